@@ -31,6 +31,8 @@ export type KtErrorCode =
   | 'ERR_PROOF_MALFORMED'
   | 'ERR_VRF_MALFORMED'
   | 'ERR_PREFIX_TREE_MALFORMED'
+  | 'ERR_COMMITMENT_MALFORMED'
+  | 'ERR_EPOCH_RECORD_MALFORMED'
   // failed verification
   | 'ERR_NOTE_NO_VERIFIED_SIGNATURE'
   | 'ERR_NOTE_INVALID_SIGNATURE'
@@ -44,6 +46,8 @@ export type KtErrorCode =
   | 'ERR_VRF_INVALID'
   | 'ERR_PREFIX_PROOF_INVALID'
   | 'ERR_COMMITMENT_INVALID'
+  // state conflicts (the operation would break an invariant; thrown as plain KtError)
+  | 'ERR_PREFIX_TREE_DUPLICATE_KEY'
   // evidence of misbehaviour
   | 'ERR_LOG_INCONSISTENT'
   | 'ERR_LOG_ROLLBACK'
