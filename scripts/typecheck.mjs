@@ -10,9 +10,19 @@ const run = (args) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 run(['-b', 'tsconfig.build.json']);
-const workspaces = ['directory/core', 'directory/server-kit', 'directory/client', 'directory/server', 'witness', 'auditor-cli', 'messaging/protocol', 'test'];
+const workspaces = [
+  'directory/core',
+  'directory/server-kit',
+  'directory/client',
+  'directory/server',
+  'witness',
+  'auditor-cli',
+  'messaging/protocol',
+  'test',
+];
 for (const ws of workspaces) {
   const cfg = ws === 'test' ? join(ws, 'tsconfig.json') : join(ws, 'test', 'tsconfig.json');
   const dir = ws === 'test' ? ws : join(ws, 'test');
-  if (existsSync(cfg) && readdirSync(dir).some((f) => f.endsWith('.ts') || !f.includes('.'))) run(['-p', cfg]);
+  if (existsSync(cfg) && readdirSync(dir).some((f) => f.endsWith('.ts') || !f.includes('.')))
+    run(['-p', cfg]);
 }

@@ -10,7 +10,7 @@ const HEX = '0123456789abcdef';
 /** Lowercase hex encoding. */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
-  for (const b of bytes) out += HEX[b >> 4] + HEX[b & 15];
+  for (const b of bytes) out += HEX.charAt(b >> 4) + HEX.charAt(b & 15);
   return out;
 }
 
@@ -37,15 +37,15 @@ export function toBase64(bytes: Uint8Array): string {
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
+    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + B64.charAt((n >> 6) & 63) + B64.charAt(n & 63);
   }
   const rest = bytes.length - i;
   if (rest === 1) {
     const n = (bytes[i] ?? 0) << 16;
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + '==';
+    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + '==';
   } else if (rest === 2) {
     const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8);
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + '=';
+    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + B64.charAt((n >> 6) & 63) + '=';
   }
   return out;
 }

@@ -53,7 +53,9 @@ export class EnvReader {
     const raw = this.#raw(name);
     if (raw === undefined) return fallback;
     if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      this.#problems.push(`${name}=${this.#show(name, raw)}: expected a whole number from ${min} to ${max}`);
+      this.#problems.push(
+        `${name}=${this.#show(name, raw)}: expected a whole number from ${min} to ${max}`,
+      );
       return fallback;
     }
     return Number(raw);
@@ -91,7 +93,9 @@ export class EnvReader {
     const raw = this.#raw(name);
     if (raw === undefined) return fallback;
     if (!(allowed as readonly string[]).includes(raw)) {
-      this.#problems.push(`${name}=${this.#show(name, raw)}: expected one of ${allowed.join(', ')}`);
+      this.#problems.push(
+        `${name}=${this.#show(name, raw)}: expected one of ${allowed.join(', ')}`,
+      );
       return fallback;
     }
     return raw as T;
@@ -100,7 +104,12 @@ export class EnvReader {
   /** A comma-separated list. */
   list(name: string): string[] {
     const raw = this.#raw(name);
-    return raw === undefined ? [] : raw.split(',').map((s) => s.trim()).filter(Boolean);
+    return raw === undefined
+      ? []
+      : raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   }
 
   /** Throws a {@link ConfigError} naming every problem recorded so far. */

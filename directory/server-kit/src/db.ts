@@ -2,12 +2,15 @@
  * One database interface over PostgreSQL (`pg`) and embedded PGlite, so every service runs on
  * a real PostgreSQL server in production and tests, and on PGlite for a newcomer's first run.
  *
- * Both drivers return `int8` as a JavaScript number (values above 2^53 throw: tree sizes and
- * epochs never get there), `bytea` as `Uint8Array` and `timestamptz` as `Date`.
+ * Both drivers return `int8` as a JavaScript number (tree sizes and epochs never pass 2^53; pg
+ * throws on a larger value, PGlite returns a bigint), `bytea` as `Uint8Array` and `timestamptz`
+ * as `Date`.
  * @module
  */
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
+
+/* eslint-disable @typescript-eslint/no-unnecessary-type-parameters -- row types are the caller's statement, as in pg */
 
 /** Result of one statement. */
 export interface QueryResult<R> {
@@ -18,10 +21,11 @@ export interface QueryResult<R> {
 
 /** Something that runs parameterised SQL. */
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(
+  /** `R` describes the rows the statement returns; the caller states it, as with `pg`. */
+  readonly query: <R extends object = Record<string, unknown>>(
     text: string,
     params?: readonly unknown[],
-  ): Promise<QueryResult<R>>;
+  ) => Promise<QueryResult<R>>;
 }
 
 /** Transaction isolation levels. */
@@ -60,7 +64,6 @@ function prepareParams(params: readonly unknown[] | undefined): unknown[] | unde
 const pgTypes = {
   getTypeParser(oid: number, format?: string): (text: string) => unknown {
     if (oid === INT8_OID && format !== 'binary') return parseInt8;
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- pg's own parser table
     return (pg.types.getTypeParser as (o: number, f?: string) => (t: string) => unknown)(
       oid,
       format,
@@ -71,7 +74,10 @@ const pgTypes = {
 function wrapPg(client: pg.ClientBase | pg.Pool): Queryable {
   return {
     async query<R extends object>(text: string, params?: readonly unknown[]) {
-      const r = await client.query<R>({ text, values: prepareParams(params), types: pgTypes });
+      const config: pg.QueryConfig = { text, types: pgTypes };
+      const values = prepareParams(params);
+      if (values) config.values = values;
+      const r: pg.QueryResult<R> = await client.query<R>(config);
       return { rows: r.rows, rowCount: r.rowCount ?? r.rows.length };
     },
   };
@@ -101,7 +107,9 @@ export function openPg(connectionString: string, options: PgOptions = {}): Db {
     async transaction(fn, isolation) {
       const client = await pool.connect();
       try {
-        await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}` : 'BEGIN');
+        await client.query(
+          isolation ? `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}` : 'BEGIN',
+        );
         const result = await fn(wrapPg(client));
         await client.query('COMMIT');
         return result;
@@ -142,7 +150,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const wrap = (q: Pick<PGlite, 'query'>): Queryable => ({
     async query<R extends object>(text: string, params?: readonly unknown[]) {
       const r = await q.query<R>(text, params ? [...params] : undefined);
-      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+      return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
     },
   });
   const base = wrap(lite);
@@ -167,6 +175,10 @@ export async function openPglite(dataDir?: string): Promise<Db> {
 }
 
 /** Opens PostgreSQL when `databaseUrl` is set, else PGlite in `dataDir`. */
-export async function openDb(databaseUrl: string | undefined, dataDir: string, options?: PgOptions): Promise<Db> {
+export async function openDb(
+  databaseUrl: string | undefined,
+  dataDir: string,
+  options?: PgOptions,
+): Promise<Db> {
   return databaseUrl ? openPg(databaseUrl, options) : openPglite(dataDir);
 }

@@ -6,19 +6,27 @@
  * @module
  */
 import type { FastifyInstance, FastifyError } from 'fastify';
-import { KtError } from '@keytrail/core';
+import { KtError } from '@keytrail/core/errors';
 
 /** An error a route throws on purpose, with its status, stable code and safe message. */
 export class HttpError extends Error {
   readonly statusCode: number;
   readonly code: string;
   readonly headers: Readonly<Record<string, string>>;
-  constructor(statusCode: number, code: string, message: string, headers: Record<string, string> = {}) {
+  /** A plain-text body sent instead of `{ code, message }` (e.g. C2SP's `text/x.tlog.size`). */
+  readonly rawBody: string | undefined;
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    options: { headers?: Record<string, string>; rawBody?: string } = {},
+  ) {
     super(message);
     this.name = 'HttpError';
     this.statusCode = statusCode;
     this.code = code;
-    this.headers = headers;
+    this.headers = options.headers ?? {};
+    this.rawBody = options.rawBody;
   }
 }
 
@@ -44,14 +52,17 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
   app.setErrorHandler((err: FastifyError | HttpError | KtError, req, reply) => {
     if (err instanceof HttpError) {
-      void reply.code(err.statusCode).headers(err.headers).send({ code: err.code, message: err.message });
+      void reply
+        .code(err.statusCode)
+        .headers(err.headers)
+        .send(err.rawBody ?? { code: err.code, message: err.message });
       return;
     }
     if (err instanceof KtError) {
       void reply.code(statusForKtError(err)).send({ code: err.code, message: err.message });
       return;
     }
-    const fe = err as FastifyError;
+    const fe = err;
     if (fe.validation) {
       void reply.code(400).send({ code: 'ERR_BAD_REQUEST', message: fe.message });
       return;

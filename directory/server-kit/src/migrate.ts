@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import type { Db } from './db.ts';
 
 /** The repository's `migrations/` folder (the same from `src/` and `dist/`). */
-export const MIGRATIONS_ROOT: string = fileURLToPath(new URL('../../../migrations/', import.meta.url));
+export const MIGRATIONS_ROOT: string = fileURLToPath(
+  new URL('../../../migrations/', import.meta.url),
+);
 
 const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
@@ -23,16 +25,22 @@ export interface Migration {
 }
 
 /** Reads `migrations/<service>/`, in order; rejects gaps and duplicate numbers. */
-export async function loadMigrations(service: string, root: string = MIGRATIONS_ROOT): Promise<Migration[]> {
+export async function loadMigrations(
+  service: string,
+  root: string = MIGRATIONS_ROOT,
+): Promise<Migration[]> {
   const dir = join(root, service);
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
   const out: Migration[] = [];
   for (const file of files) {
     const m = FILE_RE.exec(file);
-    if (!m?.[1] || !m[2]) throw new Error(`migrations/${service}/${file}: name must be NNNN_name.sql`);
+    if (!m?.[1] || !m[2])
+      throw new Error(`migrations/${service}/${file}: name must be NNNN_name.sql`);
     const version = Number(m[1]);
     if (version !== out.length + 1) {
-      throw new Error(`migrations/${service}/${file}: expected number ${String(out.length + 1).padStart(4, '0')}`);
+      throw new Error(
+        `migrations/${service}/${file}: expected number ${String(out.length + 1).padStart(4, '0')}`,
+      );
     }
     out.push({ version, name: m[2], sql: await readFile(join(dir, file), 'utf8') });
   }
@@ -60,11 +68,10 @@ export async function migrate(db: Db, service: string, root?: string): Promise<n
       if (applied.has(m.version)) continue;
       // Statements run one by one so that both drivers accept the same files.
       for (const stmt of splitSql(m.sql)) await tx.query(stmt);
-      await tx.query('INSERT INTO keytrail_migrations (service, version, name) VALUES ($1, $2, $3)', [
-        service,
-        m.version,
-        m.name,
-      ]);
+      await tx.query(
+        'INSERT INTO keytrail_migrations (service, version, name) VALUES ($1, $2, $3)',
+        [service, m.version, m.name],
+      );
       now.push(m.version);
     }
     return now;

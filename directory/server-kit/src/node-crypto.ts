@@ -5,7 +5,7 @@
  * @module
  */
 import { createPublicKey, hash, verify, type KeyObject } from 'node:crypto';
-import { setCryptoBackend, type CryptoBackend } from '@keytrail/core';
+import { setCryptoBackend, type CryptoBackend } from '@keytrail/core/crypto';
 
 const keyCache = new Map<string, KeyObject>();
 const KEY_CACHE_MAX = 4096;

@@ -21,7 +21,10 @@ export interface TestDatabase {
 }
 
 /** Creates an empty database named after `label`, applies the services' migrations. */
-export async function createTestDatabase(label: string, services: readonly string[] = []): Promise<TestDatabase> {
+export async function createTestDatabase(
+  label: string,
+  services: readonly string[] = [],
+): Promise<TestDatabase> {
   const name = `kt_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_SERVER_URL });
   await admin.connect();
