@@ -11,6 +11,7 @@
  * - `prefixTree`: the IETF KEYTRANS prefix tree.
  * - `commitment`: IETF KEYTRANS HMAC-SHA256 commitments.
  * - `encoding`: canonical binary encoding with strict decoding.
+ * - `epoch`: the directory's epoch record (the leaf of its epoch log).
  * - `bytes`: hex, base64, UTF-8 helpers.
  * @module
  */
@@ -22,6 +23,7 @@ export * as vrf from './vrf.ts';
 export * as prefixTree from './prefix-tree.ts';
 export * as commitment from './commitment.ts';
 export * as encoding from './encoding.ts';
+export * as epoch from './epoch-record.ts';
 export * as bytes from './bytes.ts';
 export {
   KtError,
