@@ -20,7 +20,14 @@ import {
   type Flow,
 } from './flows.ts';
 import { completeOidc, startOidc } from './oidc.ts';
-import { completeSaml, newSamlRequestId, samlMetadata, startSaml } from './saml.ts';
+import {
+  claimSamlRequest,
+  completeSaml,
+  newSamlRequestId,
+  samlMetadata,
+  startSaml,
+} from './saml.ts';
+import { HttpError, type Queryable } from '@keytrail/server-kit';
 import { getAccount, resolveSignIn, type AccountRow, type IdpIdentity } from './accounts.ts';
 import { recordAudit } from './audit.ts';
 import { backupStatus, consumeSlot, slotParams } from './recovery.ts';
@@ -54,9 +61,12 @@ export function signinRoutes(app: FastifyInstance, ctx: IdentityContext): void {
   async function afterIdp(
     flow: Flow,
     who: IdpIdentity,
+    claim?: (tx: Queryable, now: number) => Promise<void>,
   ): Promise<{ account: AccountRow; recoveryAvailable: boolean }> {
     const now = ctx.clock();
     const account = await ctx.db.transaction(async (tx) => {
+      // First, so that a concurrent duplicate blocks on the same row and then finds it used.
+      if (claim) await claim(tx, now);
       const a = await resolveSignIn(tx, who, now);
       await advanceFlow(tx, { id: flow.id, from: 'idp', to: 'mfa', accountId: a.id });
       await recordAudit(tx, now, {
@@ -223,9 +233,8 @@ export function signinRoutes(app: FastifyInstance, ctx: IdentityContext): void {
       const requestId = flow.state['requestId'];
       if (idp.kind !== 'saml' || !requestId)
         throw identityError('ERR_IDENTITY_FLOW_INVALID', 'sign-in flow not valid');
-      let who: IdpIdentity;
       try {
-        who = await completeSaml(
+        const who = await completeSaml(
           ctx.db,
           ctx.config,
           idp,
@@ -233,14 +242,20 @@ export function signinRoutes(app: FastifyInstance, ctx: IdentityContext): void {
           { requestId },
           req.body.SAMLResponse,
         );
-      } catch (err) {
-        await ctx.db.query(
-          `UPDATE identity_flows SET stage = 'failed' WHERE id = $1 AND stage = 'idp'`,
-          [flow.id],
+        return step(
+          flow,
+          await afterIdp(flow, who, (tx, now) => claimSamlRequest(tx, idp.id, requestId, now)),
         );
-        return idpFailed(tenant, idpId, err);
+      } catch (err) {
+        if (err instanceof HttpError && err.code === 'ERR_IDENTITY_SAML_REJECTED') {
+          await ctx.db.query(
+            `UPDATE identity_flows SET stage = 'failed' WHERE id = $1 AND stage = 'idp'`,
+            [flow.id],
+          );
+          return idpFailed(tenant, idpId, err);
+        }
+        throw err;
       }
-      return step(flow, await afterIdp(flow, who));
     },
   );
 

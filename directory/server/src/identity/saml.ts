@@ -103,6 +103,19 @@ export async function consumeSamlRequest(
   return r.rowCount === 1;
 }
 
+/**
+ * Consumes the flow's request id inside the caller's transaction.
+ * @throws HttpError ERR_IDENTITY_SAML_REJECTED when it was already consumed (a replay)
+ */
+export async function claimSamlRequest(
+  tx: Queryable,
+  idpId: string,
+  requestId: string,
+  nowMs: number,
+): Promise<void> {
+  if (!(await consumeSamlRequest(tx, idpId, requestId, nowMs))) throw reject();
+}
+
 /** Deletes AuthnRequest ids older than `olderThanMs` (housekeeping). */
 export async function purgeSamlRequests(db: Queryable, olderThanMs: number): Promise<number> {
   const r = await db.query('DELETE FROM identity_saml_requests WHERE created_at < $1', [
@@ -190,6 +203,18 @@ function reject(): Error {
   return identityError('ERR_IDENTITY_SAML_REJECTED', 'the SAML response was not accepted');
 }
 
+/**
+ * Refuses comments and processing instructions anywhere in the message. Canonicalisation drops
+ * comments, so `alice@acme.test<!---->.evil.com` keeps a valid signature while naive text
+ * extraction reads `alice@acme.test` (CVE-2017-11427…11430); no IdP needs them.
+ */
+function checkNoComments(node: Node): void {
+  for (let c = node.firstChild; c; c = c.nextSibling) {
+    if (c.nodeType === 8 || c.nodeType === 7) throw reject();
+    if (c.nodeType === 1) checkNoComments(c);
+  }
+}
+
 /** Checks that only SHA-2 algorithms sign and digest the document. */
 function checkAlgorithms(doc: Document): void {
   for (const m of elements(doc, DSIG_NS, 'SignatureMethod')) {
@@ -215,6 +240,7 @@ function attributeValues(profile: Profile, name: string): string[] {
 
 /**
  * Validates a POSTed SAMLResponse for a flow and returns who signed in.
+ * The caller must then {@link claimSamlRequest} in the transaction that advances the flow.
  * @throws HttpError ERR_IDENTITY_SAML_REJECTED for every failure (one message; the request id
  *   is burnt so the flow cannot be retried with another forged response).
  */
@@ -235,6 +261,7 @@ export async function completeSaml(
     const root = doc?.documentElement;
     if (!doc || !root || root.namespaceURI !== SAMLP_NS || root.localName !== 'Response')
       throw reject();
+    checkNoComments(root);
     checkAlgorithms(doc);
     // The Response is signed (wantAuthnResponseSigned), so its root attributes are authentic
     // once node-saml accepts it; the InResponseTo must be this flow's own request.
@@ -271,8 +298,8 @@ export async function completeSaml(
         : undefined);
     if (!email || !/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320) throw reject();
     if (!profile.nameID || profile.nameID.length > 1000) throw reject();
-    // Consumed last, by compare-and-swap: of two concurrent replays exactly one gets here.
-    if (!(await consumeSamlRequest(db, idp.id, flow.requestId, clock()))) throw reject();
+    // Still to do by the caller, in the transaction that advances the flow: consume the
+    // request id (claimSamlRequest), so that of two concurrent replays exactly one succeeds.
     return {
       tenantId: idp.tenantId,
       idpId: idp.id,
