@@ -144,37 +144,33 @@ describe('genuine responses', () => {
 
 describe('signatures', () => {
   it('rejects an unsigned response', async () => {
-    await expectRejected(await attempt((f) => responseXml(f)));
-    await expectRejected(await attempt((f) => responseXml(f), 'acme-assertion-only'));
+    expectRejected(await attempt((f) => responseXml(f)));
+    expectRejected(await attempt((f) => responseXml(f), 'acme-assertion-only'));
   });
 
   it('rejects a signed assertion in an unsigned response when the link requires signed responses', async () => {
-    await expectRejected(await attempt((f) => signAssertion(responseXml(f), kp)));
+    expectRejected(await attempt((f) => signAssertion(responseXml(f), kp)));
   });
 
   it('rejects a signed response whose assertion is unsigned', async () => {
-    await expectRejected(await attempt((f) => signResponse(responseXml(f), kp)));
+    expectRejected(await attempt((f) => signResponse(responseXml(f), kp)));
   });
 
   it('rejects signatures by another key', async () => {
-    await expectRejected(await attempt((f) => signedResponse(f, other)));
-    await expectRejected(
-      await attempt((f) => signResponse(signAssertion(responseXml(f), other), kp)),
-    );
+    expectRejected(await attempt((f) => signedResponse(f, other)));
+    expectRejected(await attempt((f) => signResponse(signAssertion(responseXml(f), other), kp)));
   });
 
   it('rejects RSA-SHA1 signatures', async () => {
-    await expectRejected(await attempt((f) => signedResponse(f, kp, RSA_SHA1)));
+    expectRejected(await attempt((f) => signedResponse(f, kp, RSA_SHA1)));
   });
 
   it('rejects a tampered attribute or NameID', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => signedResponse(f, kp).replace('alice@acme.test', 'mallory@acme.test')),
     );
-    await expectRejected(
-      await attempt((f) => signedResponse(f, kp).replace('kt-admins', 'kt-admins2')),
-    );
-    await expectRejected(
+    expectRejected(await attempt((f) => signedResponse(f, kp).replace('kt-admins', 'kt-admins2')));
+    expectRejected(
       await attempt(
         (f) =>
           signAssertion(responseXml(f), kp).replace('alice-persistent-id', 'bob-persistent-id'),
@@ -200,13 +196,13 @@ describe('signature wrapping (XSW)', () => {
 
   it('XSW: an extra unsigned assertion before or after the signed one', async () => {
     for (const which of ['acme', 'acme-assertion-only']) {
-      await expectRejected(await attempt((f) => responseXml(f, forged(f) + signedA(f)), which));
-      await expectRejected(await attempt((f) => responseXml(f, signedA(f) + forged(f)), which));
+      expectRejected(await attempt((f) => responseXml(f, forged(f) + signedA(f)), which));
+      expectRejected(await attempt((f) => responseXml(f, signedA(f) + forged(f)), which));
     }
   });
 
   it('XSW: the signed assertion hidden in Extensions under a forged one', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt(
         (f) => responseXml(f, forged(f), `<samlp:Extensions>${signedA(f)}</samlp:Extensions>`),
         'acme-assertion-only',
@@ -215,7 +211,7 @@ describe('signature wrapping (XSW)', () => {
   });
 
   it('XSW: the signed assertion wrapped inside the forged assertion', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => {
         const evil = forged(f).replace(
           '</saml:Subject>',
@@ -227,7 +223,7 @@ describe('signature wrapping (XSW)', () => {
   });
 
   it('XSW: a forged assertion reusing the signed assertion’s ID, with the signature moved onto it', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => {
         const good = signedA(f);
         const sig = /<ds:Signature[\s\S]*<\/ds:Signature>/.exec(good)![0];
@@ -241,7 +237,7 @@ describe('signature wrapping (XSW)', () => {
   });
 
   it('XSW: a whole signed response wrapped inside a forged response', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => {
         const genuine = signedResponse(f, kp);
         return responseXml(
@@ -257,7 +253,7 @@ describe('signature wrapping (XSW)', () => {
 describe('content checks', () => {
   it('rejects comment injection in a signed value', async () => {
     // The IdP signed "alice@acme.test.evil.com"; the comment leaves the digest intact.
-    await expectRejected(
+    expectRejected(
       await attempt((f) =>
         signedResponse({ ...f, email: 'alice@acme.test.evil.com' }, kp).replace(
           'alice@acme.test.evil.com',
@@ -265,7 +261,7 @@ describe('content checks', () => {
         ),
       ),
     );
-    await expectRejected(
+    expectRejected(
       await attempt((f) =>
         signedResponse({ ...f, nameId: 'alice.evil' }, kp).replace(
           '>alice.evil<',
@@ -276,29 +272,29 @@ describe('content checks', () => {
   });
 
   it('rejects a wrong audience', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => signedResponse({ ...f, audience: 'https://other-sp.test' }, kp)),
     );
-    await expectRejected(
+    expectRejected(
       await attempt((f) => signedResponse({ ...f, audience: links['globex']!.spEntityId }, kp)),
     );
   });
 
   it('rejects a foreign issuer, in the assertion or in the response', async () => {
-    await expectRejected(
+    expectRejected(
       await attempt((f) => signedResponse({ ...f, issuer: 'https://evil-idp.test' }, kp)),
     );
-    await expectRejected(
+    expectRejected(
       await attempt((f) => signedResponse({ ...f, responseIssuer: 'https://evil-idp.test' }, kp)),
     );
   });
 
   it('rejects a wrong Destination or Recipient', async () => {
     const otherAcs = links['acme-assertion-only']!.acsUrl;
-    await expectRejected(await attempt((f) => signedResponse({ ...f, destination: otherAcs }, kp)));
-    await expectRejected(await attempt((f) => signedResponse({ ...f, recipient: otherAcs }, kp)));
+    expectRejected(await attempt((f) => signedResponse({ ...f, destination: otherAcs }, kp)));
+    expectRejected(await attempt((f) => signedResponse({ ...f, recipient: otherAcs }, kp)));
     const acmeAcs = links['acme']!.acsUrl;
-    await expectRejected(
+    expectRejected(
       await attempt(
         (f) => signAssertion(responseXml({ ...f, recipient: acmeAcs }), kp),
         'acme-assertion-only',
@@ -308,7 +304,7 @@ describe('content checks', () => {
 
   it('rejects expired and not-yet-valid assertions, and old ones beyond the maximum age', async () => {
     const now = Date.now();
-    await expectRejected(
+    expectRejected(
       await attempt((f) =>
         signedResponse(
           { ...f, notBefore: new Date(now - 600_000), notOnOrAfter: new Date(now - 120_000) },
@@ -316,7 +312,7 @@ describe('content checks', () => {
         ),
       ),
     );
-    await expectRejected(
+    expectRejected(
       await attempt((f) =>
         signedResponse(
           { ...f, notBefore: new Date(now + 120_000), notOnOrAfter: new Date(now + 600_000) },
@@ -324,7 +320,7 @@ describe('content checks', () => {
         ),
       ),
     );
-    await expectRejected(
+    expectRejected(
       await attempt((f) =>
         signedResponse(
           {
@@ -382,7 +378,7 @@ describe('replay and binding to the request', () => {
     expect(again.statusCode).toBe(400);
     expect(json(again).code).toBe('ERR_IDENTITY_FLOW_INVALID');
     const s2 = await start('acme');
-    await expectRejected(await acs('acme', s2.flowId, xml));
+    expectRejected(await acs('acme', s2.flowId, xml));
   });
 
   it('of concurrent posts of one response exactly one is accepted', async () => {
@@ -395,11 +391,9 @@ describe('replay and binding to the request', () => {
   it('rejects a response to another flow’s request, and an unsolicited one', async () => {
     const a = await start('acme');
     const b = await start('acme');
-    await expectRejected(await acs('acme', b.flowId, signedResponse(a.f, kp)));
+    expectRejected(await acs('acme', b.flowId, signedResponse(a.f, kp)));
     const c = await start('acme');
-    await expectRejected(
-      await acs('acme', c.flowId, signedResponse({ ...c.f, inResponseTo: null }, kp)),
-    );
+    expectRejected(await acs('acme', c.flowId, signedResponse({ ...c.f, inResponseTo: null }, kp)));
   });
 
   it('rejects a response whose request expired', async () => {
@@ -417,7 +411,7 @@ describe('replay and binding to the request', () => {
   it('keeps tenants apart: acme’s IdP response cannot sign in to globex', async () => {
     const s = await start('globex', 'globex');
     // Correct fields for globex's flow, but signed by acme's IdP key.
-    await expectRejected(await acs('globex', s.flowId, signedResponse(s.f, kp), 'globex'));
+    expectRejected(await acs('globex', s.flowId, signedResponse(s.f, kp), 'globex'));
     // acme's flow id is unknown under globex's link.
     const a = await start('acme');
     const r = await acs('globex', a.flowId, signedResponse(a.f, globexKp), 'globex');
