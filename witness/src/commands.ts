@@ -8,14 +8,12 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '@keytrail/server-kit';
-import { note } from '@keytrail/core';
-import { evidenceJson } from './app.ts';
+import { bytes, note } from '@keytrail/core';
 import { readConfig, type WitnessConfig } from './config.ts';
 import { WitnessError } from './errors.ts';
+import { openWitnessKey } from './key.ts';
 import { keyName } from './log-list.ts';
-import { openWitnessDb, openWitnessKey, startWitness } from './main.ts';
-import { PgWitnessStore } from './store.ts';
-import { bytes } from '@keytrail/core';
+import type { PgWitnessStore } from './store.ts';
 
 /** Where the CLI writes, and what it reads. */
 export interface CliIo {
@@ -201,6 +199,8 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, {});
   if (helpRequested('serve', values, io)) return 0;
   const config = readConfig(io.env);
+  // The server and database modules load only for the commands that need them.
+  const { startWitness } = await import('./main.ts');
   const running = await startWitness(config);
   io.stderr(`${PROG}: listening on ${running.url} as ${running.vkey}\n`);
   await (io.stopSignal ?? new Promise<void>(() => undefined));
@@ -222,6 +222,10 @@ async function withStore<T>(
   config: WitnessConfig,
   fn: (store: PgWitnessStore) => Promise<T>,
 ): Promise<T> {
+  const [{ openWitnessDb }, { PgWitnessStore }] = await Promise.all([
+    import('./main.ts'),
+    import('./store.ts'),
+  ]);
   const db = await openWitnessDb(config);
   try {
     return await fn(new PgWitnessStore(db));
@@ -295,6 +299,7 @@ async function evidence(args: string[], io: CliIo): Promise<number> {
   const limit = wholeNumber(values['limit'], '--limit', 1, 100_000) ?? 1000;
   const config = readConfig(io.env);
   const list = await withStore(config, (store) => store.listEvidence(after, limit));
+  const { evidenceJson } = await import('./app.ts');
   for (const e of list) io.stdout(`${JSON.stringify(evidenceJson(e))}\n`);
   return 0;
 }

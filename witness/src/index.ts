@@ -38,6 +38,7 @@ export {
   parseWitnessKey,
   loadOrCreateKeyFile,
   loadKeyFile,
+  openWitnessKey,
   formatSignatureLine,
   isValidKeyName,
   type WitnessKey,
@@ -46,13 +47,7 @@ export {
 } from './key.ts';
 export { parseLogList, keyName } from './log-list.ts';
 export { readConfig, LOG_LEVELS, type WitnessConfig } from './config.ts';
-export {
-  startWitness,
-  openWitnessDb,
-  openWitnessKey,
-  applyLogsFile,
-  type RunningWitness,
-} from './main.ts';
+export { startWitness, openWitnessDb, applyLogsFile, type RunningWitness } from './main.ts';
 export { runCli, type CliIo } from './commands.ts';
 export {
   WitnessError,

@@ -6,15 +6,16 @@
  * The key lives in a file holding the Go `sumdb/note` signer-key string
  * (`PRIVATE+KEY+<name>+<hex8>+<base64(0x01 || seed)>`, the format `note.GenerateKey` writes), so
  * standard tooling can read it. The file is created on first start with mode 0600 in a 0700
- * directory, written with O_EXCL (two processes starting at once never overwrite each other's
- * key) and fsynced; a file that group or others can read is refused, as OpenSSH does.
+ * directory: written and fsynced under a temporary name, then hard-linked into place (two
+ * processes starting at once never overwrite each other's key or read half of one). A file
+ * that group or others can read is refused, as OpenSSH does.
  *
  * Signing uses `node:crypto` (native Ed25519); verification elsewhere goes through the core's
  * crypto seam.
  * @module
  */
 import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { cosignature, note, bytes, KtError } from '@keytrail/core';
 import { WitnessError } from './errors.ts';
@@ -164,21 +165,26 @@ export async function loadOrCreateKeyFile(
   }
   const key = generateWitnessKey(name);
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  let handle;
-  try {
-    handle = await open(path, 'wx', 0o600);
-  } catch (err) {
-    // Another process created it between our read and our create: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      return { key: await loadKeyFile(path, options.name), created: false };
-    }
-    throw err;
-  }
+  // Write a private temporary file, then link it into place: link() never replaces an existing
+  // file and is atomic, so a concurrent starter never reads a half-written key and two
+  // starters never end up with different keys.
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(`${key.signerKeyString}\n`, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
+  }
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      return { key: await loadKeyFile(path, options.name), created: false };
+    }
+    throw err;
+  } finally {
+    await unlink(tmp);
   }
   return { key, created: true };
 }
@@ -209,4 +215,21 @@ export async function loadKeyFile(path: string, name?: string): Promise<WitnessK
 /** Formats one cosignature as a note signature line `— <name> <base64(keyID || ts || sig)>\n`. */
 export function formatSignatureLine(sig: note.NoteSignature): string {
   return `— ${sig.name} ${bytes.toBase64(bytes.concatBytes(bytes.uintBE(sig.keyId, 4), sig.signature))}\n`;
+}
+
+/**
+ * Loads the configured key file, creating it on first use: with `KEYTRAIL_WITNESS_NAME` set the
+ * key must carry that name; otherwise an existing key keeps its name and a new one gets
+ * `defaultName`.
+ * @throws WitnessError `ERR_WITNESS_KEY_FILE` (see {@link loadOrCreateKeyFile}).
+ */
+export function openWitnessKey(config: {
+  readonly keyFile: string;
+  readonly name: string | undefined;
+  readonly defaultName: string;
+}): Promise<LoadedKey> {
+  return loadOrCreateKeyFile(config.keyFile, {
+    ...(config.name !== undefined ? { name: config.name } : {}),
+    defaultName: config.defaultName,
+  });
 }

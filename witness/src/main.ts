@@ -4,18 +4,19 @@
  * listen. `buildApp` in `app.ts` does everything else.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { installNodeCrypto, migrate, openDb, type Db } from '@keytrail/server-kit';
 import { buildApp } from './app.ts';
 import type { WitnessConfig } from './config.ts';
-import { loadOrCreateKeyFile, type LoadedKey } from './key.ts';
+import { openWitnessKey } from './key.ts';
 import { parseLogList } from './log-list.ts';
 import { PgWitnessStore, type AddLogResult } from './store.ts';
 
 /** Opens and migrates the witness database. */
 export async function openWitnessDb(config: WitnessConfig): Promise<Db> {
+  if (!config.databaseUrl) await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const db = await openDb(config.databaseUrl, join(config.dataDir, 'pglite'), {
     applicationName: 'keytrail-witness',
     max: 16,
@@ -27,14 +28,6 @@ export async function openWitnessDb(config: WitnessConfig): Promise<Db> {
     throw err;
   }
   return db;
-}
-
-/** Loads the key file, creating it on first use. */
-export function openWitnessKey(config: WitnessConfig): Promise<LoadedKey> {
-  return loadOrCreateKeyFile(config.keyFile, {
-    ...(config.name !== undefined ? { name: config.name } : {}),
-    defaultName: config.defaultName,
-  });
 }
 
 /** Applies the followed-logs file: new origins and new keys are added, nothing is removed. */
