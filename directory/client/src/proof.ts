@@ -1,0 +1,391 @@
+/**
+ * Keytrail's lookup and owner-history proofs: one binary structure each (base64 in JSON), built
+ * by the directory and checked here, so prover and verifier share one code path.
+ *
+ * ```
+ * struct {
+ *   uint8  format = 1;
+ *   opaque epoch_record[85];                 // the EpochRecord of the checkpoint's last epoch
+ *   uint32 version_plus_one;                 // greatest version t + 1; 0: no version
+ *   opaque vrf_proofs[n][80];                // one per probe, probes sorted by version
+ *   opaque commitments[m][32];               // one per present probe, in probe order
+ *   opaque opening[16];                      // the greatest version's opening (t ≥ 0 only)
+ *   PrefixProof prefix;                      // core prefixTree wire format, n searches
+ *   opaque log_inclusion<0..2^8-1>;          // 32-byte hashes: the record's RFC 9162 inclusion
+ * } LookupProof;                             // probes: lookupProbes(t), see ladder.ts
+ *
+ * struct {
+ *   uint32 version; uint64 epoch; opaque opening[16]; opaque value<0..2^32-1>;
+ * } HistoryEntry;
+ * struct {
+ *   uint8  format = 1;
+ *   opaque epoch_record[85];
+ *   HistoryEntry entries<0..2^32-1>;         // sorted by version, distinct
+ *   opaque vrf_proofs[n][80];                // probes: historyProbes(entries' versions)
+ *   PrefixProof prefix;
+ *   opaque log_inclusion<0..2^8-1>;
+ * } HistoryProof;
+ * ```
+ * The value (the device list) travels next to the proof; the checkpoint note too.
+ * @module
+ */
+import {
+  encoding,
+  epoch as epochRecord,
+  vrf,
+  commitment as commitments,
+  merkle,
+  bytes,
+  prefixTree,
+  KtError,
+  type epoch,
+} from '@keytrail/core';
+import { ClientError, MalformedResponseError, ProofError } from './errors.ts';
+import { lookupProbes, historyProbes, type Probe, MAX_VERSION } from './ladder.ts';
+
+type BatchPrefixProof = prefixTree.PrefixProof;
+
+/** Format byte of both proofs. */
+export const PROOF_FORMAT = 1;
+const VRF_PROOF_SIZE = 80;
+const OPENING_SIZE = 16;
+const MAX_HISTORY = 100_000;
+/** Largest value (an encoded device list) a proof may carry. */
+export const MAX_VALUE: number = 1 << 20;
+
+/** A decoded lookup proof. */
+export interface LookupProof {
+  readonly record: epoch.EpochRecord;
+  /** Greatest version, -1 when the account has none. */
+  readonly version: number;
+  readonly vrfProofs: readonly Uint8Array[];
+  readonly commitments: readonly Uint8Array[];
+  readonly opening: Uint8Array | undefined;
+  readonly prefix: BatchPrefixProof;
+  readonly logInclusion: readonly Uint8Array[];
+}
+
+/** One version in an owner's history. */
+export interface HistoryEntry {
+  readonly version: number;
+  /** The epoch the directory says the version was published in (informational). */
+  readonly epoch: number;
+  readonly opening: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+/** A decoded owner-history proof. */
+export interface HistoryProof {
+  readonly record: epoch.EpochRecord;
+  readonly entries: readonly HistoryEntry[];
+  readonly vrfProofs: readonly Uint8Array[];
+  readonly prefix: BatchPrefixProof;
+  readonly logInclusion: readonly Uint8Array[];
+}
+
+function writeTail(w: encoding.Writer, prefix: BatchPrefixProof, log: readonly Uint8Array[]): void {
+  prefixTree.writeProof(w, prefix);
+  w.u8(log.length);
+  for (const h of log) w.fixed(h, 32);
+}
+
+function readLog(r: encoding.Reader): Uint8Array[] {
+  const n = r.u8();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(r.fixed(32));
+  return out;
+}
+
+/** Encodes a lookup proof. @throws RangeError on inconsistent input. */
+export function encodeLookupProof(p: LookupProof): Uint8Array {
+  const probes = lookupProbes(p.version);
+  const present = probes.filter((x) => x.included).length;
+  if (p.vrfProofs.length !== probes.length || p.commitments.length !== present) {
+    throw new RangeError('encodeLookupProof: wrong number of VRF proofs or commitments');
+  }
+  if (p.version >= 0 !== (p.opening !== undefined)) {
+    throw new RangeError('encodeLookupProof: an opening goes with a version');
+  }
+  const w = new encoding.Writer();
+  w.u8(PROOF_FORMAT)
+    .bytes(epochRecord.encodeEpochRecord(p.record))
+    .u32(p.version + 1);
+  for (const v of p.vrfProofs) w.fixed(v, VRF_PROOF_SIZE);
+  for (const c of p.commitments) w.fixed(c, 32);
+  if (p.opening) w.fixed(p.opening, OPENING_SIZE);
+  writeTail(w, p.prefix, p.logInclusion);
+  return w.finish();
+}
+
+function malformed(message: string, cause?: unknown): MalformedResponseError {
+  return new MalformedResponseError(
+    'ERR_RESPONSE_MALFORMED',
+    message,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+function decoding<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ClientError) throw err;
+    if (err instanceof KtError) throw malformed('proof does not decode', err);
+    throw err;
+  }
+}
+
+/** Decodes a lookup proof strictly. @throws MalformedResponseError `ERR_RESPONSE_MALFORMED` */
+export function decodeLookupProof(data: Uint8Array): LookupProof {
+  return decoding(() => {
+    const r = new encoding.Reader(data);
+    if (r.u8() !== PROOF_FORMAT) throw malformed('unknown proof format');
+    const record = epochRecord.decodeEpochRecord(r.fixed(epochRecord.EPOCH_RECORD_SIZE));
+    const version = r.u32() - 1;
+    if (version > MAX_VERSION) throw malformed('version out of range');
+    const probes = lookupProbes(version);
+    const vrfProofs = probes.map(() => r.fixed(VRF_PROOF_SIZE));
+    const commitmentList = probes.filter((p) => p.included).map(() => r.fixed(32));
+    const opening = version >= 0 ? r.fixed(OPENING_SIZE) : undefined;
+    const prefix = prefixTree.readProof(r);
+    if (prefix.results.length !== probes.length) throw malformed('wrong number of prefix results');
+    const logInclusion = readLog(r);
+    r.end();
+    return {
+      record,
+      version,
+      vrfProofs,
+      commitments: commitmentList,
+      opening,
+      prefix,
+      logInclusion,
+    };
+  });
+}
+
+/** Encodes an owner-history proof. @throws RangeError on inconsistent input. */
+export function encodeHistoryProof(p: HistoryProof): Uint8Array {
+  const probes = historyProbes(p.entries.map((e) => e.version));
+  if (p.vrfProofs.length !== probes.length)
+    throw new RangeError('encodeHistoryProof: wrong number of VRF proofs');
+  const w = new encoding.Writer();
+  w.u8(PROOF_FORMAT).bytes(epochRecord.encodeEpochRecord(p.record)).u32(p.entries.length);
+  for (const e of p.entries) {
+    w.u32(e.version).u64(e.epoch).fixed(e.opening, OPENING_SIZE).opaque32(e.value);
+  }
+  for (const v of p.vrfProofs) w.fixed(v, VRF_PROOF_SIZE);
+  writeTail(w, p.prefix, p.logInclusion);
+  return w.finish();
+}
+
+/** Decodes an owner-history proof strictly. @throws MalformedResponseError `ERR_RESPONSE_MALFORMED` */
+export function decodeHistoryProof(data: Uint8Array): HistoryProof {
+  return decoding(() => {
+    const r = new encoding.Reader(data);
+    if (r.u8() !== PROOF_FORMAT) throw malformed('unknown proof format');
+    const record = epochRecord.decodeEpochRecord(r.fixed(epochRecord.EPOCH_RECORD_SIZE));
+    const count = r.u32();
+    if (count > MAX_HISTORY) throw malformed('too many versions');
+    const entries: HistoryEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const version = r.u32();
+      if (version > MAX_VERSION) throw malformed('version out of range');
+      const prev = entries[entries.length - 1];
+      if (prev !== undefined && prev.version >= version)
+        throw malformed('versions must be sorted and distinct');
+      entries.push({
+        version,
+        epoch: r.u64Number(),
+        opening: r.fixed(OPENING_SIZE),
+        value: r.opaque32({ max: MAX_VALUE }),
+      });
+    }
+    const probes = historyProbes(entries.map((e) => e.version));
+    const vrfProofs = probes.map(() => r.fixed(VRF_PROOF_SIZE));
+    const prefix = prefixTree.readProof(r);
+    if (prefix.results.length !== probes.length) throw malformed('wrong number of prefix results');
+    const logInclusion = readLog(r);
+    r.end();
+    return { record, entries, vrfProofs, prefix, logInclusion };
+  });
+}
+
+/** What the proofs are checked against: the verified checkpoint and the directory's VRF key. */
+export interface ProofContext {
+  readonly vrfPublicKey: Uint8Array;
+  /** The account's KEYTRANS label (account.ts). */
+  readonly label: Uint8Array;
+  /** Tree size and root of the verified checkpoint. */
+  readonly size: number;
+  readonly root: Uint8Array;
+}
+
+/**
+ * Verifies the VRF proofs of `probes` and returns their search keys.
+ * @throws ProofError `ERR_VRF_PROOF`
+ */
+export function verifyVrfProofs(
+  ctx: ProofContext,
+  probes: readonly Probe[],
+  proofs: readonly Uint8Array[],
+): Uint8Array[] {
+  return probes.map((p, i) => {
+    try {
+      const beta = vrf.verify(
+        ctx.vrfPublicKey,
+        vrf.vrfInput(ctx.label, p.version),
+        proofs[i] as Uint8Array,
+      );
+      return beta.slice(0, vrf.KT_OUTPUT_SIZE);
+    } catch (err) {
+      if (err instanceof KtError) {
+        throw new ProofError('ERR_VRF_PROOF', `VRF proof of version ${p.version} does not verify`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  });
+}
+
+function checkLadder(probes: readonly Probe[], prefix: BatchPrefixProof): void {
+  probes.forEach((p, i) => {
+    const found = prefix.results[i]?.type === 'inclusion';
+    if (found !== p.included) {
+      throw new ProofError(
+        'ERR_LADDER',
+        `version ${p.version} must be ${p.included ? 'present' : 'absent'} for the claimed greatest version`,
+      );
+    }
+  });
+}
+
+/**
+ * Checks the prefix proof against the record's root, and the record's inclusion as the last
+ * leaf of the checkpoint's tree (an older record would serve a stale value).
+ * @throws ProofError `ERR_PREFIX_PROOF`, `ERR_LOG_INCLUSION`
+ */
+function verifyBinding(
+  ctx: ProofContext,
+  keys: Uint8Array[],
+  prefix: BatchPrefixProof,
+  leafCommitments: (Uint8Array | undefined)[],
+  record: epoch.EpochRecord,
+  logInclusion: readonly Uint8Array[],
+): void {
+  const searches = keys.map((key, i) => {
+    const c = leafCommitments[i];
+    return c === undefined ? { key } : { key, commitment: c };
+  });
+  let root: Uint8Array;
+  try {
+    root = prefixTree.evaluate(searches, prefix);
+  } catch (err) {
+    if (err instanceof KtError) {
+      throw new ProofError('ERR_PREFIX_PROOF', 'prefix proof does not hold', { cause: err });
+    }
+    throw err;
+  }
+  if (!bytes.equalBytes(root, record.prefixRoot)) {
+    throw new ProofError('ERR_PREFIX_PROOF', 'prefix proof does not lead to the epoch record root');
+  }
+  // The record must be the checkpoint's newest epoch: an older one would serve a stale value.
+  if (record.epoch !== ctx.size - 1) {
+    throw new ProofError(
+      'ERR_LOG_INCLUSION',
+      "the epoch record is not the checkpoint's newest epoch",
+    );
+  }
+  try {
+    merkle.verifyInclusion(
+      merkle.leafHash(epochRecord.encodeEpochRecord(record)),
+      record.epoch,
+      ctx.size,
+      [...logInclusion],
+      ctx.root,
+    );
+  } catch (err) {
+    if (err instanceof KtError) {
+      throw new ProofError('ERR_LOG_INCLUSION', "the epoch record is not in the checkpoint's log", {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+function checkCommitment(
+  c: Uint8Array,
+  opening: Uint8Array,
+  ctx: ProofContext,
+  version: number,
+  value: Uint8Array,
+): void {
+  try {
+    commitments.verify(c, opening, ctx.label, version, value);
+  } catch (err) {
+    if (err instanceof KtError) {
+      throw new ProofError(
+        'ERR_COMMITMENT',
+        `commitment of version ${version} does not open to the value`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Verifies a lookup proof for `value` against a verified checkpoint.
+ * @returns the greatest version (-1: the account has none) and the epoch record.
+ * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_COMMITMENT`, `ERR_PREFIX_PROOF`,
+ *   `ERR_LOG_INCLUSION`; MalformedResponseError when a value is missing or unexpected.
+ */
+export function verifyLookupProof(
+  ctx: ProofContext,
+  proof: LookupProof,
+  value: Uint8Array | undefined,
+): void {
+  const probes = lookupProbes(proof.version);
+  if (
+    proof.version >= 0 !== (value !== undefined) ||
+    (value !== undefined) !== (proof.opening !== undefined)
+  ) {
+    throw malformed('a value goes with a version');
+  }
+  const keys = verifyVrfProofs(ctx, probes, proof.vrfProofs);
+  checkLadder(probes, proof.prefix);
+  const leafCommitments: (Uint8Array | undefined)[] = [];
+  let ci = 0;
+  for (const p of probes) {
+    if (!p.included) {
+      leafCommitments.push(undefined);
+      continue;
+    }
+    const c = proof.commitments[ci++] as Uint8Array;
+    if (p.version === proof.version && value !== undefined && proof.opening !== undefined) {
+      checkCommitment(c, proof.opening, ctx, p.version, value);
+    }
+    leafCommitments.push(c);
+  }
+  verifyBinding(ctx, keys, proof.prefix, leafCommitments, proof.record, proof.logInclusion);
+}
+
+/**
+ * Verifies an owner-history proof: every listed version is present with its value, and the
+ * versions of the full ladder of the greatest one that are not listed are absent.
+ * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_PREFIX_PROOF`, `ERR_LOG_INCLUSION`
+ */
+export function verifyHistoryProof(ctx: ProofContext, proof: HistoryProof): void {
+  const probes = historyProbes(proof.entries.map((e) => e.version));
+  const keys = verifyVrfProofs(ctx, probes, proof.vrfProofs);
+  checkLadder(probes, proof.prefix);
+  const byVersion = new Map(proof.entries.map((e) => [e.version, e]));
+  const leafCommitments = probes.map((p) => {
+    const e = byVersion.get(p.version);
+    return p.included && e
+      ? commitments.commit(e.opening, ctx.label, e.version, e.value)
+      : undefined;
+  });
+  verifyBinding(ctx, keys, proof.prefix, leafCommitments, proof.record, proof.logInclusion);
+}

@@ -1,0 +1,178 @@
+/**
+ * Builds lookup and owner-history proofs (`@keytrail/client` proof.ts formats) from the
+ * released snapshot: stored VRF proofs (never re-proved for stored versions), stored openings
+ * and commitments, one batched prefix-tree proof and the epoch record's log inclusion.
+ * @module
+ */
+import { vrf } from '@keytrail/core';
+import {
+  accountLabel,
+  encodeLookupProof,
+  encodeHistoryProof,
+  lookupProbes,
+  historyProbes,
+  type AccountRef,
+} from '@keytrail/client';
+import type { KtStore, VersionRow } from './store.ts';
+import type { DirectoryState, Snapshot } from './state.ts';
+import type { VrfProver } from './vrf-prover.ts';
+
+/** A lookup answer before JSON encoding. */
+export interface BuiltLookup {
+  readonly version: number;
+  readonly value: Uint8Array | undefined;
+  readonly proof: Uint8Array;
+  readonly checkpoint: string;
+  readonly epoch: number;
+}
+
+/** A history answer before JSON encoding. */
+export interface BuiltHistory {
+  readonly versions: readonly { version: number; epoch: number; value: Uint8Array }[];
+  readonly proof: Uint8Array;
+  readonly checkpoint: string;
+  readonly epoch: number;
+}
+
+/** Thrown when the snapshot moved while rows were read; the caller retries. */
+class SnapshotMoved extends Error {}
+
+/** Makes proofs for the read API. */
+export class ProofBuilder {
+  readonly #store: KtStore;
+  readonly #state: DirectoryState;
+  readonly #prover: VrfProver;
+
+  constructor(store: KtStore, state: DirectoryState, prover: VrfProver) {
+    this.#store = store;
+    this.#state = state;
+    this.#prover = prover;
+  }
+
+  async #withSnapshot<T>(fn: (s: Snapshot) => Promise<(s: Snapshot) => T>): Promise<T | undefined> {
+    for (;;) {
+      const snap = this.#state.snapshot;
+      if (!snap) return undefined;
+      const finish = await fn(snap);
+      try {
+        return await this.#state.read((now) => {
+          if (now.epoch !== snap.epoch) throw new SnapshotMoved();
+          return finish(now);
+        });
+      } catch (err) {
+        if (!(err instanceof SnapshotMoved)) throw err;
+      }
+    }
+  }
+
+  #log(epoch: number): Uint8Array[] {
+    return this.#state.log.inclusionProof(epoch, epoch + 1);
+  }
+
+  /** The lookup of an account's greatest version against the released snapshot. */
+  async lookup(ref: AccountRef): Promise<BuiltLookup | undefined> {
+    const label = accountLabel(ref);
+    return this.#withSnapshot(async (snap) => {
+      const list = await this.#store.versionList(ref.tenant, ref.account, snap.epoch);
+      // Stored versions are contiguous from 0; the greatest is the last.
+      const t = list.length === 0 ? -1 : (list[list.length - 1]?.version ?? -1);
+      const probes = lookupProbes(t);
+      const rows =
+        t < 0
+          ? []
+          : await this.#store.versions(
+              ref.tenant,
+              ref.account,
+              snap.epoch,
+              probes.filter((p) => p.included).map((p) => p.version),
+            );
+      const byVersion = new Map(rows.map((r) => [r.version, r]));
+      const vrfProofs: Uint8Array[] = [];
+      const keys: Uint8Array[] = [];
+      for (const p of probes) {
+        const row = byVersion.get(p.version);
+        const prevRow = byVersion.get(p.version - 1);
+        if (p.included && row) {
+          vrfProofs.push(row.vrfProof);
+          keys.push(row.label);
+        } else if (!p.included && prevRow && p.version === t + 1) {
+          vrfProofs.push(prevRow.nextVrfProof);
+          keys.push(prevRow.nextLabel);
+        } else {
+          // No stored version (an absent account's version 0): prove now.
+          const [proof] = await this.#prover.prove([vrf.vrfInput(label, p.version)]);
+          vrfProofs.push(proof as Uint8Array);
+          keys.push(vrf.proofToHash(proof as Uint8Array).slice(0, vrf.KT_OUTPUT_SIZE));
+        }
+      }
+      const top = byVersion.get(t);
+      return (now: Snapshot): BuiltLookup => {
+        const prefix = this.#state.tree.proveMany(keys);
+        const proof = encodeLookupProof({
+          record: now.record,
+          version: t,
+          vrfProofs,
+          commitments: probes
+            .filter((p) => p.included)
+            .map((p) => (byVersion.get(p.version) as VersionRow).commitment),
+          opening: top?.opening,
+          prefix,
+          logInclusion: this.#log(now.epoch),
+        });
+        return { version: t, value: top?.value, proof, checkpoint: now.note, epoch: now.epoch };
+      };
+    });
+  }
+
+  /** The owner's full history against the released snapshot. */
+  async history(ref: AccountRef): Promise<BuiltHistory | undefined> {
+    const label = accountLabel(ref);
+    return this.#withSnapshot(async (snap) => {
+      const list = await this.#store.versionList(ref.tenant, ref.account, snap.epoch);
+      const rows = await this.#store.versions(
+        ref.tenant,
+        ref.account,
+        snap.epoch,
+        list.map((x) => x.version),
+      );
+      const byVersion = new Map(rows.map((r) => [r.version, r]));
+      const probes = historyProbes(rows.map((r) => r.version));
+      const missing = probes.filter((p) => !p.included && !byVersion.get(p.version - 1));
+      const proven = await this.#prover.prove(missing.map((p) => vrf.vrfInput(label, p.version)));
+      const provenBy = new Map(missing.map((p, i) => [p.version, proven[i] as Uint8Array]));
+      const vrfProofs: Uint8Array[] = [];
+      const keys: Uint8Array[] = [];
+      for (const p of probes) {
+        const row = byVersion.get(p.version);
+        const prev = byVersion.get(p.version - 1);
+        if (row) {
+          vrfProofs.push(row.vrfProof);
+          keys.push(row.label);
+        } else if (prev) {
+          vrfProofs.push(prev.nextVrfProof);
+          keys.push(prev.nextLabel);
+        } else {
+          const proof = provenBy.get(p.version) as Uint8Array;
+          vrfProofs.push(proof);
+          keys.push(vrf.proofToHash(proof).slice(0, vrf.KT_OUTPUT_SIZE));
+        }
+      }
+      return (now: Snapshot): BuiltHistory => {
+        const entries = rows.map((r) => ({
+          version: r.version,
+          epoch: r.epoch,
+          opening: r.opening,
+          value: r.value,
+        }));
+        const proof = encodeHistoryProof({
+          record: now.record,
+          entries,
+          vrfProofs,
+          prefix: this.#state.tree.proveMany(keys),
+          logInclusion: this.#log(now.epoch),
+        });
+        return { versions: entries, proof, checkpoint: now.note, epoch: now.epoch };
+      };
+    });
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * The sequencer: the one writer of the key directory (directory/PROTOCOL.md §4).
+ *
+ * Exactly one process sequences: it holds a session-level PostgreSQL advisory lock on a
+ * dedicated connection; others wait (following the published epochs meanwhile) and take over
+ * when that session ends, for instance because its process died. Every epoch is one
+ * transaction on the lock's own session: compare-and-swap of `published_epoch`, the versions'
+ * VRF labels and proofs, random openings and commitments, the epoch record (RFC 9162 log
+ * leaf) and the signed C2SP checkpoint. After commit the checkpoint goes to the
+ * {@link CheckpointCosigner} and is released with what comes back.
+ *
+ * An epoch closes after `epochMs` with updates waiting, at `epochMaxUpdates` waiting updates,
+ * or after `epochIdleMs` without any (so freshness never depends on traffic). Closing advances
+ * `open_epoch` under the exclusive epoch lock, which every write holds shared while it
+ * inserts: so a write's receipt names exactly the epoch it will appear in.
+ * @module
+ */
+import { commitment, epoch as epochRecord, note, vrf } from '@keytrail/core';
+import { accountLabel } from '@keytrail/client';
+import type { Db, Queryable } from '@keytrail/server-kit';
+import { KtStore, SEQUENCER_LOCK, EPOCH_LOCK, type LeafUpdate, type PendingRow } from './store.ts';
+import type { DirectoryState } from './state.ts';
+import type { VrfProver } from './vrf-prover.ts';
+import { LOG_SIGNATURE_ONLY, type CheckpointCosigner } from './cosigner.ts';
+import type { DirectoryMetrics } from './metrics.ts';
+
+/** A minimal logger (pino-compatible). */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Options of the {@link Sequencer}. */
+export interface SequencerOptions {
+  readonly store: KtStore;
+  readonly state: DirectoryState;
+  readonly prover: VrfProver;
+  readonly logSecret: Uint8Array;
+  readonly cosigner?: CheckpointCosigner;
+  readonly epochMs: number;
+  readonly epochMaxUpdates: number;
+  readonly epochIdleMs: number;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+  readonly metrics?: DirectoryMetrics;
+  /** Test-only hooks that force races (torchwood `testingOnlyStallRequest`). */
+  readonly testing?: {
+    /** Sequence without taking the lock, as a split-brain process would. */
+    readonly skipLock?: boolean;
+    /** Awaited inside the epoch transaction, before its first write. */
+    readonly beforeWrite?: (epoch: number) => Promise<void>;
+  };
+}
+
+/** Thrown when another sequencer published the epoch first; this one steps down. */
+export class LostLeadershipError extends Error {
+  constructor(epoch: number) {
+    super(`epoch ${epoch} was published by another sequencer`);
+    this.name = 'LostLeadershipError';
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const rowKey = (t: string, a: string, v: number): string => `${t}\u0000${a}\u0000${v}`;
+
+/** The directory's single writer. */
+export class Sequencer {
+  readonly #o: SequencerOptions;
+  readonly #db: Db;
+  readonly #now: () => number;
+  #stopped = true;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #leader = false;
+  #lastEpochAt = 0;
+
+  constructor(options: SequencerOptions) {
+    this.#o = options;
+    this.#db = options.store.db;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** True once {@link stop} was called (or before {@link start}). */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** True while this process holds the sequencer lock. */
+  get isLeader(): boolean {
+    return this.#leader;
+  }
+
+  /** Starts competing for the lock and sequencing. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  /** Stops after the current epoch, releasing the lock. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  /** Hints that a write arrived (an epoch may close sooner). */
+  notify(): void {
+    this.#wake?.();
+  }
+
+  async #nap(ms: number): Promise<void> {
+    await Promise.race([sleep(ms), new Promise<void>((r) => (this.#wake = r))]);
+    this.#wake = undefined;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#db.withSession(async (session) => {
+          while (!this.#stopped && !(await this.#tryLock(session))) {
+            await this.#o.state.catchUp(this.#o.store);
+            await this.#nap(250);
+          }
+          if (this.#stopped) return;
+          this.#setLeader(true);
+          try {
+            await this.#lead(session);
+          } finally {
+            this.#setLeader(false);
+            if (!this.#o.testing?.skipLock) {
+              await session
+                .query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK])
+                .catch(() => undefined);
+            }
+          }
+        });
+      } catch (err) {
+        if (this.stopped) break;
+        this.#o.logger?.warn({ err }, 'sequencer stepped down; retrying');
+        await this.#nap(200);
+      }
+    }
+  }
+
+  #setLeader(on: boolean): void {
+    this.#leader = on;
+    this.#o.metrics?.leader.set(on ? 1 : 0);
+  }
+
+  async #tryLock(session: Queryable): Promise<boolean> {
+    if (this.#o.testing?.skipLock) return true;
+    const r = await session.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+      SEQUENCER_LOCK,
+    ]);
+    return r.rows[0]?.ok === true;
+  }
+
+  /** One transaction on the lock's session (PGlite: its own serialised transaction). */
+  async #tx<T>(session: Queryable, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    if (this.#db.kind === 'pglite') return this.#db.transaction(fn);
+    await session.query('BEGIN');
+    try {
+      const out = await fn(session);
+      await session.query('COMMIT');
+      return out;
+    } catch (err) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #lead(session: Queryable): Promise<void> {
+    const { store, state } = this.#o;
+    await state.catchUp(store);
+    await this.#recover();
+    this.#lastEpochAt = this.#now();
+    while (!this.#stopped) {
+      const s = await store.settings();
+      if (!s) throw new Error('kt_settings missing');
+      if (s.openEpoch === s.publishedEpoch + 2) {
+        await this.#sequence(session, s.openEpoch - 1);
+        continue;
+      }
+      const since = this.#now() - this.#lastEpochAt;
+      const pending = await store.pendingCount(s.openEpoch);
+      const due =
+        s.publishedEpoch < 0 ||
+        pending >= this.#o.epochMaxUpdates ||
+        (pending > 0 && since >= this.#o.epochMs) ||
+        since >= this.#o.epochIdleMs;
+      if (!due) {
+        await this.#nap(Math.max(5, Math.min(50, this.#o.epochMs - since)));
+        continue;
+      }
+      await this.#tx(session, async (q) => {
+        await q.query('SELECT pg_advisory_xact_lock($1)', [EPOCH_LOCK]);
+        const r = await q.query(
+          'UPDATE kt_settings SET open_epoch = open_epoch + 1 WHERE id = 1 AND open_epoch = $1 AND published_epoch = $2',
+          [s.openEpoch, s.publishedEpoch],
+        );
+        if (r.rowCount !== 1) throw new LostLeadershipError(s.openEpoch);
+      });
+    }
+  }
+
+  /** Releases epochs a predecessor committed but did not release (it died while cosigning). */
+  async #recover(): Promise<void> {
+    const { store, state } = this.#o;
+    const latest = await store.latestEpoch();
+    while (state.epoch < latest) {
+      const e = state.epoch + 1;
+      const [encoded] = await store.records(e, e + 1);
+      const cpRow = await store.checkpoint(e + 1);
+      if (!encoded || !cpRow) throw new Error(`epoch ${e} missing`);
+      const record = epochRecord.decodeEpochRecord(encoded);
+      const inserts = (await store.epochInserts(e, undefined, 0x7fffffff)).map((x) => ({
+        key: x.label,
+        commitment: x.commitment,
+      }));
+      const open = state.hold();
+      try {
+        state.tree.insertBatch(inserts);
+        state.append(record, encoded);
+        await this.#publish(record, cpRow.note);
+      } catch (err) {
+        await state.reload(store);
+        throw err;
+      } finally {
+        open();
+      }
+    }
+  }
+
+  async #publish(record: epochRecord.EpochRecord, logSigned: string): Promise<void> {
+    const { store, state } = this.#o;
+    const size = record.epoch + 1;
+    const cosigned = await (this.#o.cosigner ?? LOG_SIGNATURE_ONLY).cosign({
+      checkpoint: logSigned,
+      size,
+      consistencyProof: (oldSize) => state.log.consistencyProof(oldSize, size),
+    });
+    await store.releaseCheckpoint(size, cosigned);
+    state.release(record, cosigned);
+    this.#o.metrics?.publishedEpoch.set(record.epoch);
+  }
+
+  /** Proves VRF labels for every version and its successor, reusing stored ones. */
+  async #labels(
+    rows: readonly PendingRow[],
+    q: Queryable,
+  ): Promise<Map<string, { label: Uint8Array; proof: Uint8Array }>> {
+    const known = await this.#o.store.nextProbes(
+      rows
+        .filter((r) => r.version > 0)
+        .map((r) => ({ tenant: r.tenant, account: r.account, version: r.version - 1 })),
+      q,
+    );
+    const out = new Map<string, { label: Uint8Array; proof: Uint8Array }>();
+    const want: { key: string; alpha: Uint8Array }[] = [];
+    const wanted = new Set<string>();
+    for (const r of rows) {
+      const prev = known.get(rowKey(r.tenant, r.account, r.version - 1));
+      if (prev) out.set(rowKey(r.tenant, r.account, r.version), prev);
+      for (const v of [r.version, r.version + 1]) {
+        const key = rowKey(r.tenant, r.account, v);
+        if (out.has(key) || wanted.has(key)) continue;
+        wanted.add(key);
+        want.push({
+          key,
+          alpha: vrf.vrfInput(accountLabel({ tenant: r.tenant, account: r.account }), v),
+        });
+      }
+    }
+    const started = performance.now();
+    const proofs = await this.#o.prover.prove(want.map((w) => w.alpha));
+    this.#o.metrics?.vrfSeconds.observe((performance.now() - started) / 1000);
+    want.forEach((w, i) => {
+      const proof = proofs[i] as Uint8Array;
+      out.set(w.key, { label: vrf.proofToHash(proof).slice(0, vrf.KT_OUTPUT_SIZE), proof });
+    });
+    return out;
+  }
+
+  async #sequence(session: Queryable, e: number): Promise<void> {
+    const { store, state } = this.#o;
+    const started = performance.now();
+    if (state.epoch !== e - 1)
+      throw new Error(`in-memory state at ${state.epoch}, sequencing ${e}`);
+    const rows = await store.pending(e, this.#db);
+    const labels = await this.#labelsFast(rows);
+    const leaves: LeafUpdate[] = rows.map((r) => {
+      const l = labels.get(rowKey(r.tenant, r.account, r.version));
+      const n = labels.get(rowKey(r.tenant, r.account, r.version + 1));
+      if (!l || !n) throw new Error('missing VRF label');
+      const opening = commitment.randomOpening();
+      return {
+        ...r,
+        label: l.label,
+        vrfProof: l.proof,
+        opening,
+        commitment: commitment.commit(
+          opening,
+          accountLabel({ tenant: r.tenant, account: r.account }),
+          r.version,
+          r.value,
+        ),
+        nextLabel: n.label,
+        nextVrfProof: n.proof,
+      };
+    });
+    const inserts = leaves.map((l) => ({ label: l.label, commitment: l.commitment }));
+    const prev = state.snapshot?.record.timestampMs ?? 0;
+    // Timestamps are strictly monotonic even if the clock steps back.
+    const timestampMs = Math.max(this.#now(), prev + 1);
+    let committed = false;
+    let held: (() => void) | undefined;
+    try {
+      const { record, logSigned } = await this.#tx(session, async (q) => {
+        const cas = await q.query(
+          'UPDATE kt_settings SET published_epoch = $1 WHERE id = 1 AND published_epoch = $2 AND open_epoch = $3',
+          [e, e - 1, e + 1],
+        );
+        if (cas.rowCount !== 1) throw new LostLeadershipError(e);
+        await this.#o.testing?.beforeWrite?.(e);
+        const written = await store.writeLeaves(leaves, q);
+        if (written !== leaves.length) throw new LostLeadershipError(e);
+        held = state.hold();
+        state.tree.insertBatch(inserts.map((i) => ({ key: i.label, commitment: i.commitment })));
+        const rec: epochRecord.EpochRecord = {
+          epoch: e,
+          timestampMs,
+          prefixRoot: state.tree.root(),
+          insertCount: inserts.length,
+          insertsDigest: epochRecord.insertsDigest(inserts),
+        };
+        const encoded = epochRecord.encodeEpochRecord(rec);
+        state.append(rec, encoded);
+        const signed = note.sign(state.checkpointBody(e + 1), [
+          note.ed25519Signer(state.identity.origin, this.#o.logSecret),
+        ]);
+        await q.query('INSERT INTO kt_epochs (epoch, record) VALUES ($1, $2)', [e, encoded]);
+        await q.query('INSERT INTO kt_checkpoints (size, note) VALUES ($1, $2)', [e + 1, signed]);
+        return { record: rec, logSigned: signed };
+      });
+      committed = true;
+      await this.#publish(record, logSigned);
+    } catch (err) {
+      // The tree or log may hold an epoch the database does not: start again from storage.
+      if (held !== undefined || committed) await state.reload(store);
+      throw err;
+    } finally {
+      held?.();
+    }
+    this.#lastEpochAt = this.#now();
+    this.#o.metrics?.epochs.inc();
+    this.#o.metrics?.updatesSequenced.inc(rows.length);
+    this.#o.metrics?.epochSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** {@link #labels} outside the epoch transaction (proving is slow; nothing here writes). */
+  #labelsFast(
+    rows: readonly PendingRow[],
+  ): Promise<Map<string, { label: Uint8Array; proof: Uint8Array }>> {
+    return this.#labels(rows, this.#db);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Native VRF proving on worker threads, so both cores prove while the main thread serves HTTP
+ * and talks to PostgreSQL. Proofs are byte-identical to core's prover (vrf-prover.ts).
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { vrf } from '@keytrail/core';
+import { NativeVrfProver, type VrfProver } from './vrf-prover.ts';
+
+interface Pending {
+  resolve: (proofs: Uint8Array[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Batches smaller than this are proven on the calling thread (no message round trip). */
+const INLINE_BELOW = 4;
+
+/** A pool of native provers on worker threads. */
+export class VrfWorkerPool implements VrfProver {
+  readonly publicKey: Uint8Array;
+  readonly #workers: Worker[];
+  readonly #inline: NativeVrfProver;
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+
+  /**
+   * @param secretKey - the VRF secret key (copied to each worker).
+   * @param threads - number of workers, at least 1.
+   */
+  constructor(secretKey: Uint8Array, threads: number) {
+    this.publicKey = vrf.publicKey(secretKey);
+    this.#inline = new NativeVrfProver(secretKey);
+    const fromSource = import.meta.url.endsWith('.ts');
+    const url = new URL(`./vrf-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
+    this.#workers = Array.from({ length: Math.max(1, threads) }, () => {
+      // Source runs (tsx, tests) register the TypeScript loader inside the worker first.
+      const w = fromSource
+        ? new Worker(
+            `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
+            { eval: true, workerData: { secretKey }, execArgv: ['--conditions=@keytrail/source'] },
+          )
+        : new Worker(url, { workerData: { secretKey } });
+      w.on('message', (msg: { id: number; proofs: Uint8Array[] }) => {
+        const p = this.#pending.get(msg.id);
+        this.#pending.delete(msg.id);
+        p?.resolve(msg.proofs);
+      });
+      w.on('error', (err) => {
+        for (const p of this.#pending.values()) p.reject(err);
+        this.#pending.clear();
+      });
+      return w;
+    });
+  }
+
+  #send(worker: Worker, alphas: Uint8Array[]): Promise<Uint8Array[]> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ id, alphas });
+    });
+  }
+
+  async prove(alphas: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    if (alphas.length < INLINE_BELOW) return this.#inline.prove(alphas);
+    const n = this.#workers.length;
+    const chunk = Math.ceil(alphas.length / n);
+    const parts = await Promise.all(
+      this.#workers.map((w, i) => {
+        const slice = alphas.slice(i * chunk, (i + 1) * chunk);
+        return slice.length === 0 ? Promise.resolve([]) : this.#send(w, slice);
+      }),
+    );
+    return parts.flat().map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `npm run migrate`: applies the directory's migrations, then the identity service's (when its
+ * folder exists), to DATABASE_URL or the embedded database in DATA_DIR.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDb, migrate, MIGRATIONS_ROOT, ConfigError } from '@keytrail/server-kit';
+import { loadConfig } from './config.ts';
+
+/** Applies every pending migration; returns what was applied per service. */
+export async function runMigrations(
+  db: Parameters<typeof migrate>[0],
+): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { directory: await migrate(db, 'directory') };
+  if (existsSync(join(MIGRATIONS_ROOT, 'identity')))
+    out['identity'] = await migrate(db, 'identity');
+  return out;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const db = await openDb(config.databaseUrl, config.dataDir);
+  try {
+    const applied = await runMigrations(db);
+    for (const [service, versions] of Object.entries(applied)) {
+      console.log(
+        `${service}: ${versions.length === 0 ? 'up to date' : `applied ${versions.join(', ')}`}`,
+      );
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(1);
+  });
+}
