@@ -90,7 +90,8 @@ export function scimRoutes(app: FastifyInstance, ctx: IdentityContext): void {
     { parseAs: 'string', bodyLimit: 65_536 },
     (_req, body, done) => {
       try {
-        done(null, JSON.parse(body as string));
+        // DELETE and GET may carry the content type with an empty body.
+        done(null, body === '' ? undefined : JSON.parse(body as string));
       } catch {
         done(identityError('ERR_IDENTITY_MALFORMED', 'body is not JSON'), undefined);
       }
