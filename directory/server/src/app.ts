@@ -29,7 +29,12 @@ export interface AppDeps {
 
 /** Builds the app; call `listen` or `inject` on it. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 256 * 1024 });
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 256 * 1024,
+    // Unknown fields are refused, not silently dropped; nothing is coerced into arrays.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+  });
   installErrorHandler(app);
   await app.register(rateLimit, {
     max: deps.rateLimit ?? 60_000,

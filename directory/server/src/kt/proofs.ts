@@ -74,8 +74,14 @@ export class ProofBuilder {
     const label = accountLabel(ref);
     return this.#withSnapshot(async (snap) => {
       const list = await this.#store.versionList(ref.tenant, ref.account, snap.epoch);
-      // Stored versions are contiguous from 0; the greatest is the last.
-      const t = list.length === 0 ? -1 : (list[list.length - 1]?.version ?? -1);
+      // The greatest version is the end of the run 0, 1, 2, …: the sequencer only ever stores
+      // that run, and a version past a gap (written into storage behind the sequencer's back)
+      // could not be proven by any ladder anyway.
+      let t = -1;
+      for (const row of list) {
+        if (row.version !== t + 1) break;
+        t = row.version;
+      }
       const probes = lookupProbes(t);
       const rows =
         t < 0

@@ -313,17 +313,20 @@ export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
         "the signed timestamp is too far from the directory's clock",
       );
     }
-    const cur = await store.db.query<{ value: Uint8Array }>(
-      'SELECT value FROM kt_versions WHERE tenant_id = $1 AND account_id = $2 ORDER BY version DESC LIMIT 1',
+    // Any device that was ever in the account's list: versions forged behind the owner's back
+    // must not lock the owner out of the history that reveals them.
+    const all = await store.db.query<{ value: Uint8Array }>(
+      'SELECT value FROM kt_versions WHERE tenant_id = $1 AND account_id = $2',
       [ref.tenant, ref.account],
     );
-    const device = cur.rows[0]
-      ? decodeDeviceList(cur.rows[0].value).find((d) => d.id === deviceId)
-      : undefined;
-    if (
-      !device ||
-      !ed25519Verify(bytes.fromBase64(sig), ownerReadMessage(ref, Number(ts)), device.identityKey)
-    ) {
+    const signature = bytes.fromBase64(sig);
+    const message = ownerReadMessage(ref, Number(ts));
+    const ok = all.rows.some((row) =>
+      decodeDeviceList(row.value).some(
+        (d) => d.id === deviceId && ed25519Verify(signature, message, d.identityKey),
+      ),
+    );
+    if (!ok) {
       throw new HttpError(403, 'ERR_FORBIDDEN', 'the owner signature does not verify');
     }
   };
