@@ -1,0 +1,294 @@
+/**
+ * A `node:crypto` {@link CryptoProvider} for `@keytrail/messaging-core` (Node ≥ 20.12): X25519 and
+ * Ed25519 through OpenSSL, HMAC-SHA256 and SHA-256 natively, SHA-256 off-thread through WebCrypto
+ * `subtle.digest`, and XChaCha20-Poly1305 as draft-irtf-cfrg-xchacha-03 §2.3 builds it: HChaCha20
+ * (from `@noble/ciphers`) derives the subkey, then OpenSSL's ChaCha20-Poly1305 (RFC 8439) runs with
+ * nonce 0⁴ ‖ n[16..24].
+ *
+ * This file lives outside `src/` because the core package is pure (no `node:*`). A Node
+ * application installs it once at start-up:
+ *
+ * ```ts
+ * import { setCryptoProvider } from '@keytrail/messaging-core';
+ * import { createNodeCryptoProvider } from '@keytrail/messaging-core/node';
+ * setCryptoProvider(createNodeCryptoProvider());
+ * ```
+ *
+ * Results are byte-identical to the noble provider (the golden transcripts run through both).
+ * Ed25519 verification is strict as the noble provider's `zip215: false` is: S must be below the
+ * group order and A and R must be canonical encodings; OpenSSL then verifies cofactorless, as
+ * noble does. The provider checks itself against RFC vectors when created.
+ * @module
+ */
+import {
+  type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hash,
+  randomFillSync,
+  sign as nodeSign,
+  verify as nodeVerify,
+  webcrypto,
+} from 'node:crypto';
+import { hchacha } from '@noble/ciphers/chacha.js';
+import { NOBLE_PROVIDER, type CryptoProvider } from '../src/provider.ts';
+
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+
+function b64u(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/** A plain Uint8Array view of a Buffer (so that `.slice()` copies, as the core expects). */
+function plain(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function words(bytes: Uint8Array, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, count * 4);
+  for (let i = 0; i < count; i++) out[i] = v.getUint32(4 * i, true);
+  return out;
+}
+
+/** HChaCha20 (draft-irtf-cfrg-xchacha-03 §2.2) on noble's core. */
+export function hchacha20(key: Uint8Array, nonce16: Uint8Array): Uint8Array {
+  const out = new Uint32Array(8);
+  hchacha(SIGMA, words(key, 8), words(nonce16, 4), out);
+  const bytes = new Uint8Array(32);
+  const v = new DataView(bytes.buffer);
+  for (let i = 0; i < 8; i++) v.setUint32(4 * i, out[i] ?? 0, true);
+  return bytes;
+}
+
+const P = 2n ** 255n - 19n;
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+function le(b: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i] ?? 0);
+  return n;
+}
+
+/** An Ed25519 point encoding with y < p (RFC 8032 §5.1.3 step 1). */
+function canonicalPoint(b: Uint8Array): boolean {
+  const y = b.slice();
+  y[31] = (y[31] ?? 0) & 0x7f;
+  return le(y) < P;
+}
+
+/** Small cache of immutable key objects (LRU by insertion). */
+class KeyCache {
+  private readonly map = new Map<string, KeyObject>();
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  get(k: string, make: () => KeyObject): KeyObject {
+    let v = this.map.get(k);
+    if (v === undefined) {
+      v = make();
+      if (this.map.size >= this.max) {
+        const first = this.map.keys().next();
+        if (first.done !== true) this.map.delete(first.value);
+      }
+      this.map.set(k, v);
+    }
+    return v;
+  }
+}
+
+/** Options of {@link createNodeCryptoProvider}. */
+export interface NodeCryptoProviderOptions {
+  /** Skip the start-up self-test against RFC vectors (default: run it). */
+  readonly skipSelfTest?: boolean;
+}
+
+/**
+ * Creates the provider.
+ * @throws Error when the self-test fails (OpenSSL behaves unlike the specification)
+ */
+export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}): CryptoProvider {
+  // Private keys are cached by array identity: the core never mutates key arrays. The bytes are
+  // compared on every hit anyway, so a caller that did mutate one gets a fresh key object.
+  const privX = new WeakMap<Uint8Array, { bytes: Uint8Array; key: KeyObject }>();
+  const privEd = new WeakMap<Uint8Array, { bytes: Uint8Array; key: KeyObject }>();
+  const pubEd = new KeyCache(1024);
+
+  const same = (a: Uint8Array, b: Uint8Array): boolean => {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  };
+  const xPrivate = (priv: Uint8Array): KeyObject => {
+    const hit = privX.get(priv);
+    if (hit !== undefined && same(hit.bytes, priv)) return hit.key;
+    const key = createPrivateKey({
+      key: { kty: 'OKP', crv: 'X25519', d: b64u(priv), x: '' },
+      format: 'jwk',
+    });
+    privX.set(priv, { bytes: priv.slice(), key });
+    return key;
+  };
+  const edPrivate = (seed: Uint8Array): KeyObject => {
+    const hit = privEd.get(seed);
+    if (hit !== undefined && same(hit.bytes, seed)) return hit.key;
+    const key = createPrivateKey({
+      key: { kty: 'OKP', crv: 'Ed25519', d: b64u(seed), x: '' },
+      format: 'jwk',
+    });
+    privEd.set(seed, { bytes: seed.slice(), key });
+    return key;
+  };
+  const publicRaw = (key: KeyObject): Uint8Array => {
+    const x = createPublicKey(key).export({ format: 'jwk' }).x;
+    if (typeof x !== 'string') throw new Error('node crypto: no public key');
+    return plain(Buffer.from(x, 'base64url'));
+  };
+
+  const xchachaParts = (
+    key: Uint8Array,
+    nonce: Uint8Array,
+  ): { subkey: Uint8Array; iv: Uint8Array } => {
+    const iv = new Uint8Array(12);
+    iv.set(nonce.subarray(16, 24), 4);
+    return { subkey: hchacha20(key, nonce.subarray(0, 16)), iv };
+  };
+
+  const provider: CryptoProvider = {
+    name: 'node',
+    randomBytes(length: number): Uint8Array {
+      return randomFillSync(new Uint8Array(length));
+    },
+    x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+      return publicRaw(xPrivate(privateKey));
+    },
+    x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+      const pub = createPublicKey({
+        key: { kty: 'OKP', crv: 'X25519', x: b64u(publicKey) },
+        format: 'jwk',
+      });
+      return plain(diffieHellman({ privateKey: xPrivate(privateKey), publicKey: pub }));
+    },
+    ed25519PublicKey(seed: Uint8Array): Uint8Array {
+      return publicRaw(edPrivate(seed));
+    },
+    ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+      return plain(nodeSign(null, message, edPrivate(seed)));
+    },
+    ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+      if (signature.length !== 64 || publicKey.length !== 32) return false;
+      if (le(signature.subarray(32)) >= L) return false;
+      if (!canonicalPoint(publicKey) || !canonicalPoint(signature.subarray(0, 32))) return false;
+      try {
+        const key = pubEd.get(b64u(publicKey), () =>
+          createPublicKey({
+            key: { kty: 'OKP', crv: 'Ed25519', x: b64u(publicKey) },
+            format: 'jwk',
+          }),
+        );
+        return nodeVerify(null, message, key, signature);
+      } catch {
+        return false;
+      }
+    },
+    hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+      return plain(createHmac('sha256', key).update(data).digest());
+    },
+    sha256(data: Uint8Array): Uint8Array {
+      return plain(hash('sha256', data, 'buffer'));
+    },
+    async sha256Async(data: Uint8Array): Promise<Uint8Array> {
+      return new Uint8Array(await webcrypto.subtle.digest('SHA-256', data));
+    },
+    xchacha20poly1305Seal(
+      key: Uint8Array,
+      nonce: Uint8Array,
+      plaintext: Uint8Array,
+      associatedData: Uint8Array,
+    ): Uint8Array {
+      const { subkey, iv } = xchachaParts(key, nonce);
+      const c = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 });
+      c.setAAD(associatedData, { plaintextLength: plaintext.length });
+      const ct = c.update(plaintext);
+      c.final();
+      const out = new Uint8Array(ct.length + 16);
+      out.set(ct, 0);
+      out.set(c.getAuthTag(), ct.length);
+      return out;
+    },
+    xchacha20poly1305Open(
+      key: Uint8Array,
+      nonce: Uint8Array,
+      sealed: Uint8Array,
+      associatedData: Uint8Array,
+    ): Uint8Array | undefined {
+      if (sealed.length < 16) return undefined;
+      const { subkey, iv } = xchachaParts(key, nonce);
+      const n = sealed.length - 16;
+      const d = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 });
+      d.setAuthTag(sealed.subarray(n));
+      d.setAAD(associatedData, { plaintextLength: n });
+      const pt = d.update(sealed.subarray(0, n));
+      try {
+        d.final();
+      } catch {
+        return undefined;
+      }
+      return plain(pt);
+    },
+  };
+  if (options.skipSelfTest !== true) selfTest(provider);
+  return Object.freeze(provider);
+}
+
+function hex(s: string): Uint8Array {
+  return plain(Buffer.from(s, 'hex'));
+}
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+}
+
+/** Compares the provider with RFC vectors and with the noble provider. */
+function selfTest(p: CryptoProvider): void {
+  const fail = (what: string): never => {
+    throw new Error(`node crypto provider self-test failed: ${what}`);
+  };
+  // RFC 7748 §6.1.
+  const alice = hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+  const bobPub = hex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+  if (
+    !eq(
+      p.x25519(alice, bobPub),
+      hex('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742'),
+    )
+  )
+    fail('X25519');
+  if (
+    !eq(
+      p.x25519PublicKey(alice),
+      hex('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a'),
+    )
+  )
+    fail('X25519 public key');
+  // RFC 8032 §7.1 TEST 1.
+  const seed = hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');
+  const sig = p.ed25519Sign(seed, new Uint8Array(0));
+  if (!eq(sig, NOBLE_PROVIDER.ed25519Sign(seed, new Uint8Array(0)))) fail('Ed25519 sign');
+  if (!p.ed25519Verify(sig, new Uint8Array(0), p.ed25519PublicKey(seed))) fail('Ed25519 verify');
+  // draft-irtf-cfrg-xchacha-03 A.3.1 (shortened plaintext: the construction is what is tested).
+  const key = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
+  const nonce = hex('404142434445464748494a4b4c4d4e4f5051525354555657');
+  const ad = hex('50515253c0c1c2c3c4c5c6c7');
+  const pt = hex('4c616469657320616e642047656e746c656d656e');
+  const sealed = p.xchacha20poly1305Seal(key, nonce, pt, ad);
+  if (!eq(sealed, NOBLE_PROVIDER.xchacha20poly1305Seal(key, nonce, pt, ad)))
+    fail('XChaCha20-Poly1305');
+  const opened = p.xchacha20poly1305Open(key, nonce, sealed, ad);
+  if (opened === undefined || !eq(opened, pt)) fail('XChaCha20-Poly1305 open');
+}
