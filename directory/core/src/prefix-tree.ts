@@ -184,6 +184,17 @@ export class PrefixTree {
     return this.#parentCount;
   }
 
+  /** Bytes held in the tree's arrays, including reserved capacity. */
+  get byteSize(): number {
+    return (
+      this.#leafRecords.byteLength +
+      this.#leafHashes.byteLength +
+      this.#left.byteLength +
+      this.#right.byteLength +
+      this.#parentHashes.byteLength
+    );
+  }
+
   /** The root value (a copy): 32 zero bytes for an empty tree. */
   root(): Uint8Array {
     return this.#hashOf(this.#root).slice();

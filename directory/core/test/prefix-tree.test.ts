@@ -237,6 +237,7 @@ describe('PrefixTree', () => {
     const t = treeOf([a, b]);
     expect(t.size).toBe(2);
     expect(t.parentCount).toBe(7); // 0x01… and 0x02… first differ at bit 6
+    expect(t.byteSize).toBeGreaterThanOrEqual(2 * 97 + 7 * 40);
     expect(t.has(a.key)).toBe(true);
     expect(toHex(t.get(b.key)!)).toBe(toHex(b.commitment));
     expect(t.get(new Uint8Array(32).fill(3))).toBeUndefined();
