@@ -195,7 +195,10 @@ Options:
     const timeoutMs = intOption(ctx.values, 'timeout', 1);
     const store = await StateStore.open(ctx.stateDir);
     try {
-      const source = new HttpDirectorySource(store.config.url, timeoutMs ? { timeoutMs } : {});
+      const source = new HttpDirectorySource(store.config.url, {
+        ...(timeoutMs ? { timeoutMs } : {}),
+        ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+      });
       const r = await sync({
         store,
         source,
@@ -408,7 +411,7 @@ function mainHelp(): string {
     'Usage: keytrail-audit COMMAND [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(18)}${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(20)}${c.summary}`),
     '',
     "Run 'keytrail-audit COMMAND --help' for a command's options.",
     '',
@@ -425,13 +428,25 @@ function commandHelp(c: Command): string {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const name = argv[0];
   const wantsJson = argv.includes('--json');
-  const fail = (code: string, message: string, exit: number, usage?: string): number => {
-    if (wantsJson)
+  /**
+   * Reports an error: JSON on stdout with --json; else `keytrail-audit CMD: [CODE: ]message` on
+   * stderr, with the command's usage line for usage errors.
+   */
+  const fail = (
+    code: string,
+    message: string,
+    exit: number,
+    opts: { usage?: string; showCode?: boolean } = {},
+  ): number => {
+    if (wantsJson) {
       io.stdout.write(JSON.stringify({ ok: false, error: { code, message } }, null, 2) + '\n');
-    else
-      io.stderr.write(
-        `keytrail-audit${name && !name.startsWith('-') ? ` ${name}` : ''}: ${message}\n${usage ? `usage: keytrail-audit ${usage}\n` : ''}`,
-      );
+      return exit;
+    }
+    const who = `keytrail-audit${name && !name.startsWith('-') ? ` ${name}` : ''}`;
+    io.stderr.write(
+      `${who}: ${opts.showCode === false ? '' : `${code}: `}${message}\n` +
+        (opts.usage ? `usage: keytrail-audit ${opts.usage}\n` : ''),
+    );
     return exit;
   };
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -448,6 +463,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'ERR_AUDIT_USAGE',
       `unknown command ${JSON.stringify(name)} (see --help)`,
       EXIT_ERROR,
+      { showCode: false },
     );
   let values: Values;
   let positionals: string[];
@@ -459,7 +475,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       strict: true,
     }));
   } catch (e) {
-    return fail('ERR_AUDIT_USAGE', (e as Error).message, EXIT_ERROR, cmd.usage);
+    return fail('ERR_AUDIT_USAGE', (e as Error).message, EXIT_ERROR, {
+      usage: cmd.usage,
+      showCode: false,
+    });
   }
   if (values.help === true) {
     io.stdout.write(commandHelp(cmd));
@@ -473,7 +492,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         ? `takes no arguments, got ${JSON.stringify(positionals[0])}`
         : 'wrong number of arguments',
       EXIT_ERROR,
-      cmd.usage,
+      { usage: cmd.usage, showCode: false },
     );
   }
   const stateArg = str(values, 'state') ?? DEFAULT_STATE_DIR;
@@ -504,15 +523,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT_MISBEHAVIOUR;
     }
     if (e instanceof AuditError) {
-      return fail(
-        e.code,
-        `${e.code}: ${e.message}`,
-        EXIT_ERROR,
-        e.kind === 'usage' && e.code === 'ERR_AUDIT_USAGE' ? cmd.usage : undefined,
-      );
+      return fail(e.code, e.message, EXIT_ERROR, {
+        ...(e.code === 'ERR_AUDIT_USAGE' ? { usage: cmd.usage } : {}),
+      });
     }
-    if (e instanceof KtError) return fail(e.code, `${e.code}: ${e.message}`, EXIT_ERROR);
+    if (e instanceof KtError) return fail(e.code, e.message, EXIT_ERROR);
     const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    return fail('ERR_INTERNAL', `internal error: ${message}`, EXIT_ERROR);
+    return fail('ERR_INTERNAL', `internal error: ${message}`, EXIT_ERROR, { showCode: false });
   }
 }

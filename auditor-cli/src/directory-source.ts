@@ -61,6 +61,8 @@ export interface HttpSourceOptions {
   readonly maxBodyBytes?: number;
   /** The fetch implementation (default: the global one). */
   readonly fetch?: typeof fetch;
+  /** Aborts in-flight requests (Ctrl-C); they fail with `ERR_AUDIT_INTERRUPTED`. */
+  readonly signal?: AbortSignal;
 }
 
 const B64_32 = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
@@ -96,6 +98,7 @@ export class HttpDirectorySource implements DirectorySource {
   readonly #retries: number;
   readonly #maxBody: number;
   readonly #fetch: typeof fetch;
+  readonly #signal: AbortSignal | undefined;
 
   /**
    * @param baseUrl the directory's base URL, such as `https://directory.example`.
@@ -117,6 +120,7 @@ export class HttpDirectorySource implements DirectorySource {
     this.#retries = options.retries ?? 2;
     this.#maxBody = options.maxBodyBytes ?? 32 * 1024 * 1024;
     this.#fetch = options.fetch ?? fetch;
+    this.#signal = options.signal;
   }
 
   async checkpoint(): Promise<string> {
@@ -215,14 +219,25 @@ export class HttpDirectorySource implements DirectorySource {
     }
   }
 
+  // A method, not a property read, so that narrowing does not survive an await.
+  #aborted(): boolean {
+    return this.#signal?.aborted === true;
+  }
+
   async #getOnce(path: string): Promise<Uint8Array> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = this.#signal ? AbortSignal.any([timeout, this.#signal]) : timeout;
+    const interrupted = (): AuditError =>
+      new AuditError('ERR_AUDIT_INTERRUPTED', `GET ${path}: interrupted`);
+    if (this.#aborted()) throw interrupted();
     let res: Response;
     try {
       res = await this.#fetch(this.#base + path, {
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal,
         headers: { accept: 'application/json, text/plain' },
       });
     } catch (cause) {
+      if (this.#aborted()) throw interrupted();
       throw new AuditError('ERR_AUDIT_NETWORK', `GET ${path}: ${describeCause(cause)}`, {
         cause: causeText(cause),
       });
@@ -253,6 +268,7 @@ export class HttpDirectorySource implements DirectorySource {
       }
     } catch (cause) {
       if (cause instanceof AuditError) throw cause;
+      if (this.#aborted()) throw interrupted();
       throw new AuditError('ERR_AUDIT_DOWNLOAD_TRUNCATED', `GET ${path}: body cut short`, {
         cause: causeText(cause),
       });

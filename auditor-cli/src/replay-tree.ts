@@ -45,6 +45,9 @@ function firstDifferentBit(
   bOff: number,
   from: number,
 ): number {
+  // A leaf at depth 256 was reached by all 256 bits: the keys are equal. (Reading on would
+  // compare the commitments that follow the keys.)
+  if (from >= 256) return -1;
   let i = from >> 3;
   // Bits before `from` are known to agree (they chose the path so far).
   let x = ((a[aOff + i] ?? 0) ^ (b[bOff + i] ?? 0)) & (0xff >> (from & 7));

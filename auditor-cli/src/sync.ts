@@ -479,11 +479,7 @@ class SyncRun {
       while (rec !== null) {
         const e = replayed;
         if (this.#o.signal?.aborted === true) {
-          await commit();
-          throw new AuditError(
-            'ERR_AUDIT_INTERRUPTED',
-            `interrupted; verified up to epoch ${e - 1}`,
-          );
+          throw new AuditError('ERR_AUDIT_INTERRUPTED', 'interrupted');
         }
         const startLeaves = tree.size;
         const { pages, count, digest, unsortedAt, conflict } = await this.#stream(
@@ -573,6 +569,17 @@ class SyncRun {
         rec = next;
       }
       await commit();
+    } catch (e) {
+      // A network, download or interruption error mid-replay: keep what was verified so far.
+      // (Findings commit before they throw; an error from commit itself is not retried.)
+      if (e instanceof AuditError && e.code !== 'ERR_AUDIT_STATE_CORRUPT') await commit();
+      if (e instanceof AuditError && e.code === 'ERR_AUDIT_INTERRUPTED') {
+        throw new AuditError(
+          'ERR_AUDIT_INTERRUPTED',
+          `interrupted; progress saved, epochs 0..${replayed - 1} verified`,
+        );
+      }
+      throw e;
     } finally {
       this.#progress.stop();
     }

@@ -143,6 +143,27 @@ describe('ReplayTree', () => {
     );
   });
 
+  it('handles keys that differ only in their last bit (leaves at depth 256)', () => {
+    const a = new Uint8Array(32);
+    const b = new Uint8Array(32);
+    b[31] = 1;
+    const t = new ReplayTree();
+    const core = new prefixTree.PrefixTree();
+    for (const [k, c] of [
+      [a, 1],
+      [b, 2],
+    ] as const) {
+      expect(t.insert(entry(k, new Uint8Array(32).fill(c)))).toBe(-1);
+      core.insert(k, new Uint8Array(32).fill(c));
+    }
+    expect(hex(t.root())).toBe(hex(core.root()));
+    // the same key again, with another commitment, is a duplicate of slot 1
+    expect(t.insert(entry(b, new Uint8Array(32).fill(9)))).toBe(1);
+    expect(hex(t.root())).toBe(hex(core.root()));
+    const partial = PartialTree.decode(t.exportPartial([b]));
+    expect(partial.insert(b, new Uint8Array(32).fill(9)).kind).toBe('present');
+  });
+
   it('grows past its initial capacity', () => {
     const t = new ReplayTree(1);
     const core = new prefixTree.PrefixTree();
