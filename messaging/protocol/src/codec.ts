@@ -71,21 +71,24 @@ export class Writer {
   /** An unsigned 8-bit integer. */
   u8(v: number): this {
     checkUint(v, 0xff, 'u8');
-    this.buf[this.reserve(1)] = v;
+    const at = this.reserve(1);
+    this.buf[at] = v;
     return this;
   }
 
   /** An unsigned 16-bit big-endian integer. */
   u16(v: number): this {
     checkUint(v, 0xffff, 'u16');
-    this.view.setUint16(this.reserve(2), v);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v);
     return this;
   }
 
   /** An unsigned 32-bit big-endian integer. */
   u32(v: number): this {
     checkUint(v, 0xffffffff, 'u32');
-    this.view.setUint32(this.reserve(4), v);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v);
     return this;
   }
 
@@ -100,7 +103,9 @@ export class Writer {
 
   /** Bytes written as they are (a fixed-length field: the reader knows the length). */
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.reserve(b.length));
+    // Reserve first: it may replace this.buf.
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
     return this;
   }
 

@@ -115,6 +115,10 @@ export class InMemorySessionStore implements SessionStore {
     }
     return Promise.resolve(out.sort((a, b) => a - b));
   }
+  /** Forgets everything (a device that lost its state, in tests). */
+  clear(): void {
+    this.records.clear();
+  }
   /** The stored bytes of a record (encoding it if the store keeps objects), for tests. */
   snapshot(address: Address): Uint8Array | undefined {
     const v = this.records.get(addressKey(address));

@@ -40,6 +40,8 @@ export interface Device {
   readonly manager: SessionManager;
   /** Reset requests the manager asked to send. */
   readonly outbox: { to: Address; body: Uint8Array }[];
+  /** Identity changes the manager reported. */
+  readonly identityChanges: Address[];
 }
 
 /** Options for a new device. */
@@ -119,6 +121,7 @@ export class World {
       preKeys.kem.set(k.id, k);
     }
     const outbox: { to: Address; body: Uint8Array }[] = [];
+    const identityChanges: Address[] = [];
     const manager = new SessionManager({
       identities,
       sessions,
@@ -133,6 +136,7 @@ export class World {
         outbox.push({ to, body });
         return Promise.resolve();
       },
+      onIdentityChange: (a) => identityChanges.push(a),
     });
     const d: Device = {
       address,
@@ -143,6 +147,7 @@ export class World {
       senderKeys,
       manager,
       outbox,
+      identityChanges,
     };
     this.devices.set(addressKey(address), d);
     const list = this.directory.get(account) ?? [];
