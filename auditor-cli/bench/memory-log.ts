@@ -20,7 +20,9 @@ function sortPacked(packed: Uint8Array): Uint8Array {
     compare32(packed, a * 64, packed, b * 64),
   );
   const out = new Uint8Array(packed.length);
-  order.forEach((from, to) => out.set(packed.subarray(from * 64, from * 64 + 64), to * 64));
+  order.forEach((from, to) => {
+    out.set(packed.subarray(from * 64, from * 64 + 64), to * 64);
+  });
   return out;
 }
 
