@@ -73,25 +73,18 @@ export class ProofBuilder {
   async lookup(ref: AccountRef): Promise<BuiltLookup | undefined> {
     const label = accountLabel(ref);
     return this.#withSnapshot(async (snap) => {
-      const list = await this.#store.versionList(ref.tenant, ref.account, snap.epoch);
+      // One query: an account has few versions, and a lookup needs most of them.
+      const all = await this.#store.versions(ref.tenant, ref.account, snap.epoch);
       // The greatest version is the end of the run 0, 1, 2, …: the sequencer only ever stores
       // that run, and a version past a gap (written into storage behind the sequencer's back)
       // could not be proven by any ladder anyway.
       let t = -1;
-      for (const row of list) {
+      for (const row of all) {
         if (row.version !== t + 1) break;
         t = row.version;
       }
       const probes = lookupProbes(t);
-      const rows =
-        t < 0
-          ? []
-          : await this.#store.versions(
-              ref.tenant,
-              ref.account,
-              snap.epoch,
-              probes.filter((p) => p.included).map((p) => p.version),
-            );
+      const rows = all.filter((r) => r.version <= t + 1);
       const byVersion = new Map(rows.map((r) => [r.version, r]));
       const vrfProofs: Uint8Array[] = [];
       const keys: Uint8Array[] = [];
@@ -134,13 +127,7 @@ export class ProofBuilder {
   async history(ref: AccountRef): Promise<BuiltHistory | undefined> {
     const label = accountLabel(ref);
     return this.#withSnapshot(async (snap) => {
-      const list = await this.#store.versionList(ref.tenant, ref.account, snap.epoch);
-      const rows = await this.#store.versions(
-        ref.tenant,
-        ref.account,
-        snap.epoch,
-        list.map((x) => x.version),
-      );
+      const rows = await this.#store.versions(ref.tenant, ref.account, snap.epoch);
       const byVersion = new Map(rows.map((r) => [r.version, r]));
       const probes = historyProbes(rows.map((r) => r.version));
       const missing = probes.filter((p) => !p.included && !byVersion.get(p.version - 1));

@@ -198,20 +198,20 @@ export class KtStore {
     return r.rows;
   }
 
-  /** Full rows of the given published versions. */
+  /** Full rows of the given published versions (all of them when `versions` is omitted). */
   async versions(
     tenant: string,
     account: string,
     epoch: number,
-    versions: readonly number[],
+    versions?: readonly number[],
   ): Promise<VersionRow[]> {
     const r = await this.db.query<RawVersion>(
       `SELECT version, epoch, value, label, vrf_proof, opening, commitment, next_label, next_vrf_proof
          FROM kt_versions
         WHERE tenant_id = $1 AND account_id = $2 AND epoch <= $3 AND label IS NOT NULL
-          AND version = ANY($4::bigint[])
+          AND ($4::bigint[] IS NULL OR version = ANY($4::bigint[]))
         ORDER BY version`,
-      [tenant, account, epoch, versions.map(String)],
+      [tenant, account, epoch, versions ? versions.map(String) : null],
     );
     return r.rows.map(toVersion);
   }

@@ -12,9 +12,9 @@ import {
   type Device,
   type DeviceList,
 } from '@keytrail/client';
-import { HttpError, type Queryable } from '@keytrail/server-kit';
+import { HttpError } from '@keytrail/server-kit';
 import { EPOCH_LOCK, type KtStore } from './store.ts';
-import type { Credential, UpdateAuthorizer } from './authorization.ts';
+import type { Credential, Grant, UpdateAuthorizer } from './authorization.ts';
 
 /** The answer to an accepted write. */
 export interface Receipt {
@@ -32,6 +32,21 @@ export interface UpdateRequest {
   readonly version?: number;
   readonly devices: DeviceList;
   readonly credential: Credential;
+}
+
+/** Most updates committed in one transaction. */
+const MAX_BATCH = 1000;
+
+interface Job {
+  readonly req: UpdateRequest;
+  readonly value: Uint8Array;
+  resolve(r: Receipt): void;
+  reject(err: unknown): void;
+}
+
+interface Current {
+  readonly version: number;
+  readonly list: Device[] | undefined;
 }
 
 /** Largest clock skew accepted on a new device's `addedAt`. */
@@ -68,21 +83,6 @@ export class WriteService {
     this.#now = now;
   }
 
-  async #current(
-    q: Queryable,
-    ref: AccountRef,
-  ): Promise<{ version: number; list: Device[] | undefined }> {
-    const r = await q.query<{ version: number; value: Uint8Array }>(
-      `SELECT version, value FROM kt_versions WHERE tenant_id = $1 AND account_id = $2
-        ORDER BY version DESC LIMIT 1`,
-      [ref.tenant, ref.account],
-    );
-    const row = r.rows[0];
-    return row
-      ? { version: row.version, list: decodeDeviceList(row.value) }
-      : { version: -1, list: undefined };
-  }
-
   async #checkLoad(): Promise<void> {
     // Pushback (tessera ErrPushback): refuse rather than queue without bound.
     if (this.#now() - this.#pendingCheckedAt > 1000) {
@@ -100,7 +100,9 @@ export class WriteService {
   }
 
   /**
-   * Validates, authorises and stores one update.
+   * Validates, authorises and stores one update. Concurrent calls are committed together
+   * (group commit: one transaction and one fsync per batch); each is acknowledged only after
+   * its batch committed.
    * @throws HttpError 400 (invalid list, unchanged device altered), 401/403 (authorisation),
    *   404 (unknown account), 409 (version conflict), 503 (overload).
    */
@@ -109,85 +111,168 @@ export class WriteService {
     if (problem !== undefined) throw new HttpError(400, 'ERR_BAD_DEVICE_LIST', problem);
     await this.#checkLoad();
     const value = encodeDeviceList(req.devices);
-    try {
-      return await this.#insert(req, value);
-    } catch (err) {
-      // Two writers raced for the same version: the primary key decided.
-      if ((err as { code?: unknown }).code === '23505') {
-        throw new HttpError(409, 'ERR_VERSION_CONFLICT', 'another update took this version; retry');
+    return new Promise<Receipt>((resolve, reject) => {
+      this.#queue.push({ req, value, resolve, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        setImmediate(() => void this.#drain());
       }
-      throw err;
-    }
+    });
   }
 
-  #insert(req: UpdateRequest, value: Uint8Array): Promise<Receipt> {
+  readonly #queue: Job[] = [];
+  #draining = false;
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      await this.#flush(batch);
+    }
+    this.#draining = false;
+  }
+
+  async #flush(batch: Job[]): Promise<void> {
+    let outcomes: (Receipt | HttpError)[];
+    try {
+      outcomes = await this.#insertBatch(batch);
+    } catch (err) {
+      if (batch.length > 1) {
+        // Another process wrote the same account meanwhile: settle each job on its own.
+        for (const job of batch) await this.#flush([job]);
+        return;
+      }
+      const job = batch[0];
+      // Two writers raced for the same version: the primary key decided.
+      if ((err as { code?: unknown }).code === '23505') {
+        job?.reject(
+          new HttpError(409, 'ERR_VERSION_CONFLICT', 'another update took this version; retry'),
+        );
+      } else job?.reject(err);
+      return;
+    }
+    batch.forEach((job, i) => {
+      const o = outcomes[i];
+      if (o instanceof HttpError || o === undefined) job.reject(o ?? new Error('no outcome'));
+      else job.resolve(o);
+    });
+  }
+
+  #insertBatch(batch: readonly Job[]): Promise<(Receipt | HttpError)[]> {
     return this.#store.db.transaction(async (q) => {
-      // Shared: many writes at once; the sequencer takes it exclusively to close an epoch.
+      // Shared: many writers at once; the sequencer takes it exclusively to close an epoch.
+      // A statement of its own, so the next statement's snapshot sees any epoch just closed.
       await q.query('SELECT pg_advisory_xact_lock_shared($1)', [EPOCH_LOCK]);
-      const acct = await q.query(
-        'SELECT 1 FROM accounts WHERE tenant_id = $1 AND account_id = $2',
-        [req.ref.tenant, req.ref.account],
-      );
-      if (acct.rowCount === 0) throw new HttpError(404, 'ERR_ACCOUNT_NOT_FOUND', 'no such account');
-      const cur = await this.#current(q, req.ref);
-      const version = cur.version + 1;
-      if (req.version !== undefined && req.version !== version) {
-        throw new HttpError(409, 'ERR_VERSION_CONFLICT', `the next version is ${version}`);
-      }
-      for (const d of req.devices) {
-        const before = cur.list?.find((x) => x.id === d.id);
-        if (before !== undefined && !sameDevice(before, d)) {
-          throw new HttpError(
-            400,
-            'ERR_DEVICE_CHANGED',
-            'a kept device must be unchanged; add a new device id instead',
-          );
-        }
-      }
-      const granted = await this.#authorizer.authorize(
-        { ref: req.ref, version, previous: cur.list, next: req.devices },
-        req.credential,
-      );
-      if (granted === undefined) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'not authorised');
-      const grant = granted;
-      const now = this.#now();
-      for (const d of req.devices) {
-        if (cur.list?.some((x) => x.id === d.id)) continue;
-        if (d.addedBy !== grant.kind) {
-          throw new HttpError(
-            400,
-            'ERR_BAD_DEVICE_LIST',
-            `a new device must be marked addedBy "${grant.kind}"`,
-          );
-        }
-        if (Math.abs(d.addedAt - now) > ADDED_AT_SKEW_MS) {
-          throw new HttpError(
-            400,
-            'ERR_BAD_DEVICE_LIST',
-            "a new device's addedAt is too far from the directory's clock",
-          );
-        }
-      }
       const s = await q.query<{ open_epoch: number }>(
         'SELECT open_epoch FROM kt_settings WHERE id = 1',
       );
       const epoch = s.rows[0]?.open_epoch;
       if (epoch === undefined) throw new Error('kt_settings missing');
-      await q.query(
-        `INSERT INTO kt_versions (tenant_id, account_id, version, epoch, value, auth_kind, auth_actor, auth_signature)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [
-          req.ref.tenant,
-          req.ref.account,
-          version,
-          epoch,
-          value,
-          grant.kind,
-          grant.actor,
-          grant.signature ?? null,
-        ],
+      const cur = await q.query<{
+        t: string;
+        a: string;
+        version: number | null;
+        value: Uint8Array | null;
+      }>(
+        `SELECT k.t, k.a, v.version, v.value
+           FROM (SELECT DISTINCT t, a FROM unnest($1::text[], $2::text[]) AS u(t, a)) k
+           JOIN accounts acc ON acc.tenant_id = k.t AND acc.account_id = k.a
+           LEFT JOIN LATERAL (SELECT version, value FROM kt_versions
+                               WHERE tenant_id = k.t AND account_id = k.a
+                               ORDER BY version DESC LIMIT 1) v ON true`,
+        [batch.map((j) => j.req.ref.tenant), batch.map((j) => j.req.ref.account)],
       );
-      return { tenant: req.ref.tenant, account: req.ref.account, version, epoch };
+      const state = new Map<string, Current>();
+      for (const r of cur.rows) {
+        state.set(`${r.t}\u0000${r.a}`, {
+          version: r.version ?? -1,
+          list: r.value ? decodeDeviceList(r.value) : undefined,
+        });
+      }
+      const outcomes: (Receipt | HttpError)[] = [];
+      const rows: { job: Job; version: number; grant: Grant }[] = [];
+      for (const job of batch) {
+        const key = `${job.req.ref.tenant}\u0000${job.req.ref.account}`;
+        const c = state.get(key);
+        try {
+          if (!c) throw new HttpError(404, 'ERR_ACCOUNT_NOT_FOUND', 'no such account');
+          const grant = await this.#check(job.req, c);
+          const version = c.version + 1;
+          state.set(key, { version, list: [...job.req.devices] });
+          rows.push({ job, version, grant });
+          outcomes.push({
+            tenant: job.req.ref.tenant,
+            account: job.req.ref.account,
+            version,
+            epoch,
+          });
+        } catch (err) {
+          if (!(err instanceof HttpError)) throw err;
+          outcomes.push(err);
+        }
+      }
+      if (rows.length > 0) {
+        await q.query(
+          `INSERT INTO kt_versions (tenant_id, account_id, version, epoch, value, auth_kind, auth_actor, auth_signature)
+           SELECT t, a, v, $4, decode(val, 'hex'), k, actor, decode(sig, 'hex')
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $5::text[], $6::text[], $7::text[], $8::text[])
+                  AS u(t, a, v, val, k, actor, sig)`,
+          [
+            rows.map((r) => r.job.req.ref.tenant),
+            rows.map((r) => r.job.req.ref.account),
+            rows.map((r) => String(r.version)),
+            epoch,
+            rows.map((r) => Buffer.from(r.job.value).toString('hex')),
+            rows.map((r) => r.grant.kind),
+            rows.map((r) => r.grant.actor),
+            rows.map((r) =>
+              r.grant.signature ? Buffer.from(r.grant.signature).toString('hex') : null,
+            ),
+          ],
+        );
+      }
+      return outcomes;
     });
+  }
+
+  /** Checks one change against the account's current list and authorises it. */
+  async #check(req: UpdateRequest, cur: Current): Promise<Grant> {
+    const version = cur.version + 1;
+    if (req.version !== undefined && req.version !== version) {
+      throw new HttpError(409, 'ERR_VERSION_CONFLICT', `the next version is ${version}`);
+    }
+    for (const d of req.devices) {
+      const before = cur.list?.find((x) => x.id === d.id);
+      if (before !== undefined && !sameDevice(before, d)) {
+        throw new HttpError(
+          400,
+          'ERR_DEVICE_CHANGED',
+          'a kept device must be unchanged; add a new device id instead',
+        );
+      }
+    }
+    const grant = await this.#authorizer.authorize(
+      { ref: req.ref, version, previous: cur.list, next: req.devices },
+      req.credential,
+    );
+    if (grant === undefined) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'not authorised');
+    const now = this.#now();
+    for (const d of req.devices) {
+      if (cur.list?.some((x) => x.id === d.id)) continue;
+      if (d.addedBy !== grant.kind) {
+        throw new HttpError(
+          400,
+          'ERR_BAD_DEVICE_LIST',
+          `a new device must be marked addedBy "${grant.kind}"`,
+        );
+      }
+      if (Math.abs(d.addedAt - now) > ADDED_AT_SKEW_MS) {
+        throw new HttpError(
+          400,
+          'ERR_BAD_DEVICE_LIST',
+          "a new device's addedAt is too far from the directory's clock",
+        );
+      }
+    }
+    return grant;
   }
 }

@@ -189,3 +189,46 @@ describe('auditor endpoints', () => {
     expect(second).not.toBeInstanceOf(ClientError);
   });
 });
+
+describe('concurrent writes (group commit)', () => {
+  it('concurrent writes to one account get distinct consecutive versions; a contested version has one winner', async () => {
+    const ref = { tenant: 'acme', account: 'frank' };
+    await createAccount(h.app, ref);
+    const receipts = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        publishAdmin(h.app, ref, [deviceEntry(newDevice(`c${i}`), 'admin')]),
+      ),
+    );
+    expect(receipts.map((r) => r.version).sort((a, b) => a - b)).toEqual([...Array(30).keys()]);
+    const contested = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/tenants/acme/accounts/frank/devices',
+          headers: { authorization: 'Bearer test-admin-token-0123456789' },
+          payload: {
+            version: 30,
+            devices: [
+              {
+                id: `x${i}`,
+                identityKey: bytes.toBase64(new Uint8Array(32).fill(i)),
+                addedAt: Date.now(),
+                addedBy: 'admin',
+              },
+            ],
+          },
+        }),
+      ),
+    );
+    expect(contested.map((r) => r.statusCode).sort()).toEqual([202, ...Array<number>(9).fill(409)]);
+    await h.dir.waitForEpoch(
+      Math.max(
+        ...receipts.map((r) => r.epoch),
+        ...contested
+          .filter((r) => r.statusCode === 202)
+          .map((r) => r.json<{ epoch: number }>().epoch),
+      ),
+    );
+    expect((await clientFor(h).lookup(ref)).version).toBe(30);
+  });
+});
