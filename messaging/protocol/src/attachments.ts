@@ -63,7 +63,7 @@ export function encodeAttachmentPointer(p: AttachmentPointer): Uint8Array {
  * @throws MalformedError `ERR_ENCODING_*`
  */
 export function decodeAttachmentPointer(bytes: Uint8Array): AttachmentPointer {
-  return decodeStrict(bytes, 82, (r) => {
+  return decodeStrict(bytes, 128, (r) => {
     r.header('attachmentPointer');
     const p = {
       key: r.fixed(32),
@@ -110,20 +110,27 @@ function chunkHasher(useAsync: boolean): ChunkHasher {
   return (b) => p.sha256(b);
 }
 
-/** Accumulates the digest: label ‖ header ‖ per-chunk hashes. */
+/** Accumulates the digest: label ‖ header ‖ per-chunk hashes, in chunk order. */
 class DigestBuilder {
   private readonly outer = sha256.create();
-  private readonly pending: (Uint8Array | Promise<Uint8Array>)[] = [];
+  private readonly pending: Promise<Uint8Array>[] = [];
   private readonly hash: ChunkHasher;
   constructor(header: Uint8Array, hash: ChunkHasher) {
     this.hash = hash;
     this.outer.update(label(LABELS.attachmentDigest)).update(header);
   }
-  /** Queues a chunk; returns a promise only when the window of pending hashes is full. */
+  /**
+   * Adds a chunk. Synchronous hashes are folded in at once; asynchronous ones are queued, and a
+   * promise is returned when the window of pending hashes is full (back-pressure).
+   */
   add(sealed: Uint8Array): Promise<void> | undefined {
-    this.pending.push(this.hash(sealed));
-    if (this.pending.length > 4) return this.drain(4);
-    return undefined;
+    const h = this.hash(sealed);
+    if (h instanceof Uint8Array && this.pending.length === 0) {
+      this.outer.update(h);
+      return undefined;
+    }
+    this.pending.push(Promise.resolve(h));
+    return this.pending.length > 4 ? this.drain(4) : undefined;
   }
   private async drain(keep: number): Promise<void> {
     while (this.pending.length > keep) {
@@ -131,16 +138,20 @@ class DigestBuilder {
       if (h !== undefined) this.outer.update(await h);
     }
   }
+  /** Adds a chunk with a synchronous hasher. */
   addSync(sealed: Uint8Array): void {
     const h = this.hash(sealed);
-    if (h instanceof Uint8Array) this.outer.update(h);
-    else throw new TypeError('addSync with an async hasher');
+    if (!(h instanceof Uint8Array) || this.pending.length !== 0) {
+      throw new TypeError('addSync with an async hasher');
+    }
+    this.outer.update(h);
   }
   async digest(): Promise<Uint8Array> {
     await this.drain(0);
     return this.outer.digest();
   }
   digestSync(): Uint8Array {
+    if (this.pending.length !== 0) throw new TypeError('digestSync with pending async hashes');
     return this.outer.digest();
   }
 }
