@@ -74,6 +74,8 @@ export class Sequencer {
   #wake: (() => void) | undefined;
   #leader = false;
   #lastEpochAt = 0;
+  /** Milliseconds spent in each phase of the last epoch (diagnostics, benchmarks). */
+  lastEpochPhases: Readonly<Record<string, number>> = {};
 
   constructor(options: SequencerOptions) {
     this.#o = options;
@@ -288,8 +290,17 @@ export class Sequencer {
     const started = performance.now();
     if (state.epoch !== e - 1)
       throw new Error(`in-memory state at ${state.epoch}, sequencing ${e}`);
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string): void => {
+      const t = performance.now();
+      phases[name] = t - mark;
+      mark = t;
+    };
     const rows = await store.pending(e, this.#db);
+    phase('pending');
     const labels = await this.#labelsFast(rows);
+    phase('vrf');
     const leaves: LeafUpdate[] = rows.map((r) => {
       const l = labels.get(rowKey(r.tenant, r.account, r.version));
       const n = labels.get(rowKey(r.tenant, r.account, r.version + 1));
@@ -311,6 +322,7 @@ export class Sequencer {
       };
     });
     const inserts = leaves.map((l) => ({ label: l.label, commitment: l.commitment }));
+    phase('commitments');
     const prev = state.snapshot?.record.timestampMs ?? 0;
     // Timestamps are strictly monotonic even if the clock steps back.
     const timestampMs = Math.max(this.#now(), prev + 1);
@@ -326,6 +338,7 @@ export class Sequencer {
         await this.#o.testing?.beforeWrite?.(e);
         const written = await store.writeLeaves(leaves, q);
         if (written !== leaves.length) throw new LostLeadershipError(e);
+        phase('writeLeaves');
         held = state.hold();
         state.tree.insertBatch(inserts.map((i) => ({ key: i.label, commitment: i.commitment })));
         const rec: epochRecord.EpochRecord = {
@@ -340,12 +353,15 @@ export class Sequencer {
         const signed = note.sign(state.checkpointBody(e + 1), [
           note.ed25519Signer(state.identity.origin, this.#o.logSecret),
         ]);
+        phase('tree+sign');
         await q.query('INSERT INTO kt_epochs (epoch, record) VALUES ($1, $2)', [e, encoded]);
         await q.query('INSERT INTO kt_checkpoints (size, note) VALUES ($1, $2)', [e + 1, signed]);
         return { record: rec, logSigned: signed };
       });
       committed = true;
+      phase('commit');
       await this.#publish(record, logSigned);
+      phase('cosign+release');
     } catch (err) {
       // The tree or log may hold an epoch the database does not: start again from storage.
       if (held !== undefined || committed) await state.reload(store);
@@ -354,6 +370,8 @@ export class Sequencer {
       held?.();
     }
     this.#lastEpochAt = this.#now();
+    phases['updates'] = rows.length;
+    this.lastEpochPhases = phases;
     this.#o.metrics?.epochs.inc();
     this.#o.metrics?.updatesSequenced.inc(rows.length);
     this.#o.metrics?.epochSeconds.observe((performance.now() - started) / 1000);
