@@ -13,6 +13,15 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
     passWithNoTests: false,
+    // The pure protocol library is held to full line and branch coverage (STYLE.md §7);
+    // services have no threshold.
+    coverage: {
+      provider: 'v8',
+      include: ['directory/core/src/**'],
+      exclude: ['directory/core/src/index.ts'],
+      reporter: ['text-summary'],
+      thresholds: { lines: 100, branches: 100, functions: 100, statements: 100 },
+    },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [

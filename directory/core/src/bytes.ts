@@ -36,15 +36,20 @@ export function toBase64(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
-    const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + B64.charAt((n >> 6) & 63) + B64.charAt(n & 63);
+    const n =
+      ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
+    out +=
+      B64.charAt(n >> 18) +
+      B64.charAt((n >> 12) & 63) +
+      B64.charAt((n >> 6) & 63) +
+      B64.charAt(n & 63);
   }
   const rest = bytes.length - i;
   if (rest === 1) {
-    const n = (bytes[i] ?? 0) << 16;
+    const n = (bytes[i] as number) << 16;
     out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + '==';
   } else if (rest === 2) {
-    const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8);
+    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8);
     out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + B64.charAt((n >> 6) & 63) + '=';
   }
   return out;
@@ -65,19 +70,16 @@ export function fromBase64(text: string): Uint8Array {
   let o = 0;
   for (let i = 0; i < text.length; i += 4) {
     const last = i + 4 === text.length;
-    const vals = [0, 0, 0, 0];
+    let n = 0;
     for (let j = 0; j < 4; j++) {
       const c = text.charCodeAt(i + j);
-      if (last && j >= 4 - pad) {
-        if (c !== 61) throw bad();
-        continue;
-      }
-      const v = c < 128 ? (B64_INDEX[c] ?? -1) : -1;
+      // The padding symbols themselves: `pad` was counted from these very characters.
+      if (last && j >= 4 - pad) continue;
+      // Indexing a typed array in range always yields a number.
+      const v = c < 128 ? (B64_INDEX[c] as number) : -1;
       if (v < 0) throw bad();
-      vals[j] = v;
+      n |= v << (18 - 6 * j);
     }
-    const [a = 0, b = 0, c = 0, d = 0] = vals;
-    const n = (a << 18) | (b << 12) | (c << 6) | d;
     if (last && pad === 2 && (n & 0xffff) !== 0) throw bad();
     if (last && pad === 1 && (n & 0xff) !== 0) throw bad();
     out[o++] = n >> 16;
@@ -124,7 +126,7 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
   return diff === 0;
 }
 

@@ -95,3 +95,12 @@ describe('bytes', () => {
     expect(() => uintBE(-1, 4)).toThrow(RangeError);
   });
 });
+
+describe('strict base64', () => {
+  it.each(['AAA\u00e9', '\u0100AAA', 'AA=A', 'A===', 'AAB=', 'AB=='])(
+    'rejects %j with ERR_BASE64_MALFORMED',
+    (text) => {
+      expectCode(() => fromBase64(text), 'ERR_BASE64_MALFORMED');
+    },
+  );
+});
