@@ -93,9 +93,10 @@ function deviceJson(d: Device): Record<string, unknown> {
 
 function deviceLines(devices: readonly Device[], indent: string): string[] {
   if (devices.length === 0) return [`${indent}(no devices)`];
+  const width = Math.max(...devices.map((d) => d.id.length));
   return devices.map(
     (d) =>
-      `${indent}${d.id}  ed25519 ${bytes.toBase64(d.identityKey)}${d.x25519Key ? `  x25519 ${bytes.toBase64(d.x25519Key)}` : ''}  added ${new Date(d.addedAt).toISOString()} by ${d.addedBy}`,
+      `${indent}${d.id.padEnd(width)}  ed25519 ${bytes.toBase64(d.identityKey)}${d.x25519Key ? `  x25519 ${bytes.toBase64(d.x25519Key)}` : ''}  added ${new Date(d.addedAt).toISOString()} by ${d.addedBy}`,
   );
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { installNodeCrypto } from '@keytrail/server-kit';
 import { FixtureLog, type Insert } from './fixture/log.ts';
 import { FixtureServer } from './fixture/server.ts';
+import { FixtureAccounts, testDevice } from './fixture/accounts.ts';
 import { golden, run, start, transcriptStep, type RunResult } from './cli-runner.ts';
 import vectors from './vectors/checkpoints.json' with { type: 'json' };
 
@@ -195,6 +196,45 @@ describe.concurrent('keytrail-audit golden transcripts', () => {
         ).code,
       ).toBe(1);
       expect(s.transcript).toBe(golden('audit-fork-rollback', s.transcript));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('lookup and owner monitoring', { timeout: TIMEOUT }, async () => {
+    const s = await scenario(2, 2);
+    try {
+      const accounts = new FixtureAccounts(s.log);
+      accounts.install(s.server);
+      const alice = { tenant: 'acme', account: 'alice' };
+      const phone = testDevice('phone', 1, Date.UTC(2026, 0, 1));
+      const laptop = testDevice('laptop', 2, Date.UTC(2026, 0, 1, 12));
+      accounts.publish(alice, [phone.device]);
+      accounts.publish(alice, [phone.device, laptop.device]);
+      await writeFile(
+        join(s.dir, 'phone.json'),
+        JSON.stringify({ id: 'phone', seed: Buffer.from(phone.seed).toString('base64') }),
+      );
+      await writeFile(
+        join(s.dir, 'known.json'),
+        JSON.stringify({
+          0: Buffer.from(accounts.value(alice, 0)).toString('base64'),
+          1: Buffer.from(accounts.value(alice, 1)).toString('base64'),
+        }),
+      );
+      await s.step(['init', '--url', s.server.url, '--trust', 'trust.json']);
+      expect((await s.step(['sync'])).code).toBe(0);
+      expect((await s.step(['lookup', 'acme/alice'])).code).toBe(0);
+      expect((await s.step(['lookup', 'acme/bob'])).code).toBe(0);
+      const args = ['monitor', 'acme/alice', '--device-key', 'phone.json', '--known', 'known.json'];
+      expect((await s.step(args)).code).toBe(0);
+      accounts.publish(alice, [
+        phone.device,
+        testDevice('mallory', 9, Date.UTC(2026, 0, 2)).device,
+      ]);
+      expect((await s.step(args)).code).toBe(1);
+      expect((await s.step(['lookup', 'acme/alice', '--json'])).code).toBe(0);
+      expect(s.transcript).toBe(golden('lookup-monitor', s.transcript));
     } finally {
       await s.close();
     }
