@@ -74,6 +74,9 @@ export class Sequencer {
   #wake: (() => void) | undefined;
   #leader = false;
   #lastEpochAt = 0;
+  /** VRF labels proven ahead, while their epoch is still open (row key → label, proof). */
+  readonly #ahead = new Map<string, { label: Uint8Array; proof: Uint8Array }>();
+  #prefetch: Promise<void> | undefined;
   /** Milliseconds spent in each phase of the last epoch (diagnostics, benchmarks). */
   lastEpochPhases: Readonly<Record<string, number>> = {};
 
@@ -177,6 +180,7 @@ export class Sequencer {
     const { store, state } = this.#o;
     await state.catchUp(store);
     await this.#recover();
+    this.#ahead.clear();
     this.#lastEpochAt = this.#now();
     while (!this.#stopped) {
       const s = await store.settings();
@@ -193,9 +197,17 @@ export class Sequencer {
         (pending > 0 && since >= this.#o.epochMs) ||
         since >= this.#o.epochIdleMs;
       if (!due) {
+        // Prove the open epoch's labels while it fills: VRF proving is the slow part of an
+        // epoch, and proofs are deterministic, so nothing is lost if the epoch changes.
+        if (pending > 0 && this.#prefetch === undefined) {
+          this.#prefetch = this.#proveAhead(s.openEpoch).finally(() => {
+            this.#prefetch = undefined;
+          });
+        }
         await this.#nap(Math.max(5, Math.min(50, this.#o.epochMs - since)));
         continue;
       }
+      await this.#prefetch;
       await this.#tx(session, async (q) => {
         await q.query('SELECT pg_advisory_xact_lock($1)', [EPOCH_LOCK]);
         const r = await q.query(
@@ -267,6 +279,8 @@ export class Sequencer {
       if (prev) out.set(rowKey(r.tenant, r.account, r.version), prev);
       for (const v of [r.version, r.version + 1]) {
         const key = rowKey(r.tenant, r.account, v);
+        const ahead = this.#ahead.get(key);
+        if (ahead && !out.has(key)) out.set(key, ahead);
         if (out.has(key) || wanted.has(key)) continue;
         wanted.add(key);
         want.push({
@@ -283,6 +297,23 @@ export class Sequencer {
       out.set(w.key, { label: vrf.proofToHash(proof).slice(0, vrf.KT_OUTPUT_SIZE), proof });
     });
     return out;
+  }
+
+  /** Proves, ahead of time, up to 2000 labels the open epoch will need. */
+  async #proveAhead(epoch: number): Promise<void> {
+    try {
+      const rows = (await this.#o.store.pending(epoch, this.#db)).filter(
+        (r) =>
+          !this.#ahead.has(rowKey(r.tenant, r.account, r.version)) ||
+          !this.#ahead.has(rowKey(r.tenant, r.account, r.version + 1)),
+      );
+      const batch = rows.slice(0, 1000);
+      if (batch.length === 0) return;
+      const labels = await this.#labels(batch, this.#db);
+      for (const [k, v] of labels) this.#ahead.set(k, v);
+    } catch (err) {
+      this.#o.logger?.warn({ err }, 'proving ahead failed; the epoch will prove itself');
+    }
   }
 
   async #sequence(session: Queryable, e: number): Promise<void> {
@@ -370,6 +401,10 @@ export class Sequencer {
       held?.();
     }
     this.#lastEpochAt = this.#now();
+    for (const r of rows) {
+      this.#ahead.delete(rowKey(r.tenant, r.account, r.version));
+      this.#ahead.delete(rowKey(r.tenant, r.account, r.version + 1));
+    }
     phases['updates'] = rows.length;
     this.lastEpochPhases = phases;
     this.#o.metrics?.epochs.inc();

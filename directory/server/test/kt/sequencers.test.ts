@@ -96,21 +96,20 @@ describe('two sequencers', () => {
       },
       error: () => undefined,
     };
-    let stalled = false;
-    const a = await node({
-      logger,
-      testing: {
-        skipLock: true,
-        // Stall once inside the epoch transaction, after the compare-and-swap.
-        beforeWrite: async () => {
-          if (!stalled) {
-            stalled = true;
-            await new Promise((r) => setTimeout(r, 400));
-          }
-        },
+    // Each split-brain sequencer stalls inside its first epoch transaction (after its
+    // compare-and-swap), so the other one is sure to try the same epoch meanwhile.
+    let stalls = 0;
+    const stall = {
+      skipLock: true,
+      beforeWrite: async (): Promise<void> => {
+        if (stalls < 4) {
+          stalls++;
+          await new Promise((r) => setTimeout(r, 300));
+        }
       },
-    });
-    const b = await node({ logger, testing: { skipLock: true } });
+    };
+    const a = await node({ logger, testing: stall });
+    const b = await node({ logger, testing: stall });
     a.dir.start();
     b.dir.start();
     const ref = { tenant: 'acme', account: 'dave' };
@@ -124,7 +123,7 @@ describe('two sequencers', () => {
     }
     await a.dir.waitForEpoch(last, 20_000);
     await b.dir.waitForEpoch(last, 20_000);
-    expect(stalled).toBe(true);
+    expect(stalls).toBeGreaterThan(0);
     expect(lost).toContain('LostLeadershipError');
     await a.dir.close();
     await b.dir.close();
