@@ -160,9 +160,15 @@ interface EvidenceRow {
 /** {@link WitnessStore} on PostgreSQL or PGlite (tables from `migrations/witness/`). */
 export class PgWitnessStore implements WitnessStore {
   readonly #db: Db;
+  readonly #batch: CasBatcher | undefined;
 
-  constructor(db: Db) {
+  /**
+   * @param options.batch group concurrent compare-and-swaps of different logs into one
+   *   statement and one commit (default true); false runs one statement per request.
+   */
+  constructor(db: Db, options: { readonly batch?: boolean } = {}) {
     this.#db = db;
+    this.#batch = options.batch === false ? undefined : new CasBatcher(db);
   }
 
   async listLogs(): Promise<LogListing[]> {
@@ -194,6 +200,7 @@ export class PgWitnessStore implements WitnessStore {
   }
 
   async advance(origin: string, oldSize: number, next: CosignedState): Promise<boolean> {
+    if (this.#batch) return this.#batch.submit(origin, oldSize, next);
     // The compare-and-swap. Exactly one row changes, or the request lost a race.
     const r = await this.#db.query(
       `UPDATE witness_logs
@@ -270,6 +277,92 @@ export class PgWitnessStore implements WitnessStore {
     );
     const row = r.rows[0];
     return row ? row.checkpoint + row.cosignature : undefined;
+  }
+}
+
+interface CasEntry {
+  readonly origin: string;
+  readonly oldSize: number;
+  readonly next: CosignedState;
+  readonly resolve: (swapped: boolean) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** Most compare-and-swaps in one statement. */
+const MAX_BATCH = 256;
+
+/**
+ * Group commit for the compare-and-swap: requests arriving while a statement is in flight are
+ * sent together as one `UPDATE … FROM unnest(…)` in one transaction, so N concurrent
+ * cosignatures cost one round trip and one WAL flush instead of N. Each row keeps its own
+ * condition (`tree_size = old`), so the semantics are exactly those of N separate statements;
+ * two requests for the same log never share a statement (the second waits for the next one,
+ * where its condition is checked against the first's result). Callers are answered only after
+ * the commit.
+ */
+class CasBatcher {
+  readonly #db: Db;
+  #queue: CasEntry[] = [];
+  #running = false;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  submit(origin: string, oldSize: number, next: CosignedState): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ origin, oldSize, next, resolve, reject });
+      if (!this.#running) {
+        this.#running = true;
+        // Let the requests of this event-loop turn join before the first statement.
+        setImmediate(() => {
+          void this.#drain();
+        });
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch: CasEntry[] = [];
+      const rest: CasEntry[] = [];
+      const origins = new Set<string>();
+      for (const e of this.#queue) {
+        if (batch.length < MAX_BATCH && !origins.has(e.origin)) {
+          origins.add(e.origin);
+          batch.push(e);
+        } else {
+          rest.push(e);
+        }
+      }
+      this.#queue = rest;
+      try {
+        const r = await this.#db.query<{ origin: string }>(
+          `UPDATE witness_logs AS w
+              SET tree_size = v.new_size, root_hash = decode(v.root, 'hex'),
+                  checkpoint = v.checkpoint, cosignature = v.cosignature, cosigned_at = v.ts
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[])
+                  AS v(origin, old_size, new_size, root, checkpoint, cosignature, ts)
+            WHERE w.origin = v.origin AND w.tree_size = v.old_size
+        RETURNING w.origin`,
+          [
+            batch.map((e) => e.origin),
+            batch.map((e) => e.oldSize),
+            batch.map((e) => e.next.size),
+            batch.map((e) => bytes.toHex(e.next.root)),
+            batch.map((e) => e.next.checkpoint),
+            batch.map((e) => e.next.cosignature),
+            batch.map((e) => e.next.timestamp),
+          ],
+        );
+        const swapped = new Set(r.rows.map((row) => row.origin));
+        for (const e of batch) e.resolve(swapped.has(e.origin));
+      } catch (err) {
+        for (const e of batch) e.reject(err);
+      }
+    }
+    this.#running = false;
   }
 }
 
