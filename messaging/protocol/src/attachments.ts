@@ -311,6 +311,7 @@ export function encryptAttachment(
  * Chunk-by-chunk decryption for callers that do their own I/O: feed ciphertext pieces of any
  * size to {@link update}, which returns the plaintext chunks completed so far, then call
  * {@link finish} at the end of the input, which checks the final chunk, the size and the digest.
+ * Whole chunks are read in place, so a piece must not be modified after it was passed in.
  */
 export class AttachmentDecryptor {
   private readonly pointer: AttachmentPointer;
@@ -318,6 +319,7 @@ export class AttachmentDecryptor {
   private salt: Uint8Array | undefined;
   private readonly headerBuf = new Uint8Array(ATTACHMENT_HEADER_SIZE);
   private headerFill = 0;
+  private held: Uint8Array | undefined;
   private buf = new Uint8Array(SEALED_CHUNK);
   private fill = 0;
   private index = 0;
@@ -394,45 +396,56 @@ export class AttachmentDecryptor {
       this.digest = new DigestBuilder(header, this.hash);
     }
     while (off < piece.length) {
-      if (this.fill === SEALED_CHUNK) {
-        // Bytes follow a full chunk, so that chunk is not the final one.
-        const sealed = this.buf;
-        const pt = this.openChunk(sealed, false);
-        if (pt === undefined) {
-          const asFinal = this.openChunk(sealed, true);
-          throw new VerificationError(
-            asFinal === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRAILING_DATA',
-            asFinal === undefined
-              ? 'attachment chunk does not authenticate'
-              : 'data after the final chunk',
-          );
-        }
-        this.buf = new Uint8Array(SEALED_CHUNK);
-        this.fill = 0;
-        this.accept(sealed, pt, out, pending);
+      // Bytes follow a held full chunk, so that chunk is not the final one.
+      if (this.held !== undefined) this.openHeld(out, pending);
+      if (this.fill === 0 && piece.length - off >= SEALED_CHUNK) {
+        this.held = piece.subarray(off, off + SEALED_CHUNK); // no copy
+        off += SEALED_CHUNK;
+        continue;
       }
       const n = Math.min(SEALED_CHUNK - this.fill, piece.length - off);
       this.buf.set(piece.subarray(off, off + n), this.fill);
       this.fill += n;
       off += n;
+      if (this.fill === SEALED_CHUNK) {
+        this.held = this.buf;
+        this.buf = new Uint8Array(SEALED_CHUNK);
+        this.fill = 0;
+      }
     }
     return out;
+  }
+
+  private openHeld(out: Uint8Array[], pending: Promise<void>[]): void {
+    const sealed = this.held;
+    if (sealed === undefined) return;
+    const pt = this.openChunk(sealed, false);
+    if (pt === undefined) {
+      const asFinal = this.openChunk(sealed, true);
+      throw new VerificationError(
+        asFinal === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRAILING_DATA',
+        asFinal === undefined ? 'attachment chunk does not authenticate' : 'data after the final chunk',
+      );
+    }
+    this.held = undefined;
+    this.accept(sealed, pt, out, pending);
   }
 
   /** @internal Opens the last chunk and checks the size; the digest is checked by the caller. */
   finishChunks(pending: Promise<void>[] = []): Uint8Array[] {
     if (this.finished) throw new RangeError('attachment decryptor already finished');
     this.finished = true;
-    if (this.header === undefined || this.fill < TAG) {
+    // The last complete chunk is either held whole or assembled in the buffer.
+    const sealed = this.held ?? this.buf.subarray(0, this.fill);
+    if (this.header === undefined || sealed.length < TAG) {
       throw new VerificationError(
         'ERR_ATTACHMENT_TRUNCATED',
         'attachment ends before its final chunk',
       );
     }
-    const sealed = this.buf.subarray(0, this.fill);
     const pt = this.openChunk(sealed, true);
     if (pt === undefined) {
-      const asMiddle = this.fill === SEALED_CHUNK ? this.openChunk(sealed, false) : undefined;
+      const asMiddle = sealed.length === SEALED_CHUNK ? this.openChunk(sealed, false) : undefined;
       throw new VerificationError(
         asMiddle === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRUNCATED',
         asMiddle === undefined ? 'attachment chunk does not authenticate' : 'attachment truncated',
