@@ -4,7 +4,8 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { openDb, migrate, MIGRATIONS_ROOT, ConfigError } from '@keytrail/server-kit';
 import { loadConfig } from './config.ts';
 
@@ -33,7 +34,10 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
+if (
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(resolve(process.argv[1])).href
+) {
   main().catch((err: unknown) => {
     console.error(err instanceof ConfigError ? err.message : err);
     process.exit(1);
