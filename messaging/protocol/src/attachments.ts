@@ -424,7 +424,9 @@ export class AttachmentDecryptor {
       const asFinal = this.openChunk(sealed, true);
       throw new VerificationError(
         asFinal === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRAILING_DATA',
-        asFinal === undefined ? 'attachment chunk does not authenticate' : 'data after the final chunk',
+        asFinal === undefined
+          ? 'attachment chunk does not authenticate'
+          : 'data after the final chunk',
       );
     }
     this.held = undefined;

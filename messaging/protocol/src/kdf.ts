@@ -19,7 +19,6 @@ export const LABELS: {
   readonly ratchet: string;
   readonly ratchetHeaderEncryption: string;
   readonly messageKeys: string;
-  readonly headerKeys: string;
   readonly signedPreKey: string;
   readonly kemPreKey: string;
   readonly sealedSenderEphemeral: string;
@@ -34,7 +33,6 @@ export const LABELS: {
   ratchet: 'Keytrail_Ratchet_v1',
   ratchetHeaderEncryption: 'Keytrail_Ratchet_HE_v1',
   messageKeys: 'Keytrail_MessageKeys_v1',
-  headerKeys: 'Keytrail_HeaderKeys_v1',
   signedPreKey: 'Keytrail_SignedPreKey_v1',
   kemPreKey: 'Keytrail_KemPreKey_v1',
   sealedSenderEphemeral: 'Keytrail_SealedSender_v1_Ephemeral',
