@@ -504,10 +504,10 @@ export class SessionManager {
   ): Promise<Content> {
     return this.mutex.run(addressKey(sender), async () => {
       const stored = await this.cfg.sessions.loadDevice(sender);
-      this.checkNotStale(stored, now);
-      const rec = stored ?? EMPTY_DEVICE_RECORD;
-      const sessions = rec.active === undefined ? rec.archived : [rec.active, ...rec.archived];
+      let rec = stored ?? EMPTY_DEVICE_RECORD;
       if (peekWireType(bytes) === WIRE_TYPE.preKeyMessage) {
+        // The directory decides here (a device listed again is no longer stale).
+        rec = { ...rec, staleSince: undefined };
         const pm = decodePreKeyMessage(bytes);
         const entry =
           sealedEntry ??
@@ -523,6 +523,7 @@ export class SessionManager {
             'identity differs from the directory',
           );
         }
+        const sessions = rec.active === undefined ? rec.archived : [rec.active, ...rec.archived];
         const i = sessions.findIndex(
           (s) =>
             equalBytes(s.baseKey, pm.initiation.baseKey) &&
@@ -570,7 +571,11 @@ export class SessionManager {
         });
         const r = decryptSession(session, pm.message, now, this.limits, pm.prefix);
         const content = decodeContent(r.plaintext);
-        await this.cfg.identities.saveIdentity(sender, pm.identityKey);
+        if ((await this.cfg.identities.saveIdentity(sender, pm.identityKey)) === 'changed') {
+          // The directory vouches for the new key: sessions with the old one are dead.
+          rec = { ...rec, active: undefined, archived: [] };
+          this.cfg.onIdentityChange?.(sender);
+        }
         await this.cfg.sessions.storeDevice(sender, {
           ...archiveActive(rec, this.limits.maxArchivedSessions),
           active: r.session,
@@ -581,9 +586,12 @@ export class SessionManager {
           await this.cfg.preKeys.removeKemPreKey(pm.initiation.kem.preKeyId);
         return content;
       }
+      this.checkNotStale(stored, now);
       const msg = decodeRatchetMessage(bytes);
-      if (sessions.length === 0)
+      const sessions = rec.active === undefined ? rec.archived : [rec.active, ...rec.archived];
+      if (sessions.length === 0) {
         throw new StateError('ERR_NO_SESSION', 'no session with this device');
+      }
       let firstError: unknown;
       for (let i = 0; i < sessions.length; i++) {
         const s = sessions[i];

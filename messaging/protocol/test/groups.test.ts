@@ -264,4 +264,51 @@ describe('Sender Keys primitives', () => {
       'ERR_TOO_MANY_SKIPPED',
     );
   });
+
+  it('expires and evicts skipped group keys', () => {
+    let { own, receiver } = setup();
+    const msgs: Uint8Array[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = groupEncrypt(own, utf8(`k${i}`));
+      own = r.record;
+      msgs.push(r.message);
+    }
+    const limits = {
+      maxSkip: 100,
+      maxSkippedKeys: 4,
+      skippedKeyMaxAgeMs: 1000,
+      maxPreviousChains: 5,
+    };
+    // Jumping to iteration 7 stores 7 skipped keys, of which the 4 newest are kept.
+    receiver = groupDecrypt(receiver, decodeGroupMessage(msgs[7]!), T0, limits).record;
+    expect(receiver.states[0]!.skipped.size).toBe(4);
+    expectCodeSync(
+      () => groupDecrypt(receiver, decodeGroupMessage(msgs[0]!), T0, limits),
+      'ERR_DUPLICATE_MESSAGE',
+    );
+    receiver = groupDecrypt(receiver, decodeGroupMessage(msgs[5]!), T0, limits).record;
+    // Later than the expiry, the remaining skipped keys are gone.
+    expectCodeSync(
+      () => groupDecrypt(receiver, decodeGroupMessage(msgs[4]!), T0 + 2000, limits),
+      'ERR_DUPLICATE_MESSAGE',
+    );
+    const next = groupEncrypt(own, utf8('fresh'));
+    const r = groupDecrypt(receiver, decodeGroupMessage(next.message), T0 + 2000, limits);
+    expect(fromUtf8(r.plaintext)).toBe('fresh');
+    expect(r.record.states[0]!.skipped.size).toBe(0);
+  });
+
+  it('a message for another group or an unknown chain has no sender key', () => {
+    const { own, receiver } = setup();
+    const other = rotateSenderKey(utf8('other group'));
+    expectCodeSync(
+      () => groupDecrypt(receiver, decodeGroupMessage(groupEncrypt(other, utf8('x')).message), T0),
+      'ERR_NO_SENDER_KEY',
+    );
+    expectCodeSync(
+      () => groupDecrypt(undefined, decodeGroupMessage(groupEncrypt(own, utf8('x')).message), T0),
+      'ERR_NO_SENDER_KEY',
+    );
+    expectCodeSync(() => groupEncrypt(receiver, utf8('x')), 'ERR_NO_SENDER_KEY');
+  });
 });

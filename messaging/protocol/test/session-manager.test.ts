@@ -11,6 +11,7 @@ import {
   type OutgoingMessage,
   type Received,
   InconsistencyError,
+  createKemPreKey,
   MessagingError,
   decodeDeviceRecord,
   decodePreKeyBundle,
@@ -115,10 +116,13 @@ describe('multi-device conversations', () => {
       'ERR_DEVICE_STALE',
     );
     await b1.manager.refreshDevices('bob', T0 + 20);
+    expect((await b1.sessions.loadDevice(b2.address))?.staleSince).toBe(T0 + 20);
+    // bob/1 never answered bob/2, so this is still a prekey message: the directory refuses it.
     const toB1 = stale.find((m) => m.address.account === 'bob' && m.address.device === 1)!;
+    expect(toB1.kind).toBe('prekey');
     await expectCode(
       () => b1.manager.receive(toB1.body, T0 + 20, { sender: b2.address }),
-      'ERR_DEVICE_STALE',
+      'ERR_DEVICE_UNKNOWN',
     );
     // A device put back in the directory is no longer stale.
     w.directory.get('bob')!.push({
@@ -226,6 +230,42 @@ describe('multi-device conversations', () => {
     const out = await sendAndCheck(w, a, 'bob', 'after');
     expect(out[0]!.kind).toBe('prekey');
     expect(a.identityChanges).toEqual([b2.address]);
+  });
+
+  it('a new identity key arriving in a prekey message (vouched for by the directory) is reported', async () => {
+    const w = new World();
+    w.addDevice('alice', 1);
+    const b = w.addDevice('bob', 1);
+    await sendAndCheck(w, w.device({ account: 'alice', device: 1 }), 'bob', 'before');
+    // Alice reinstalls: new identity on the same device id, and writes first.
+    const a2 = w.addDevice('alice', 1);
+    await sendAndCheck(w, a2, 'bob', 'after reinstall');
+    expect(b.identityChanges).toEqual([a2.address]);
+    const rec = await b.sessions.loadDevice(a2.address);
+    expect(rec!.archived).toHaveLength(0);
+  });
+
+  it('KEM prekeys: one-time ones are deleted after use, last-resort ones kept; a foreign KEM is refused', async () => {
+    const w = new World();
+    const a = w.addDevice('alice', 1, { kem: TEST_KEM });
+    const b = w.addDevice('bob', 1, { kem: TEST_KEM });
+    await sendAndCheck(w, a, 'bob', 'pq');
+    expect(b.preKeys.kem.size).toBe(1); // the World registers a last-resort KEM prekey
+    const lastResort = [...b.preKeys.kem.values()][0]!;
+    b.preKeys.kem.set(lastResort.id, { ...lastResort, lastResort: false });
+    const c = w.addDevice('carol', 1, { kem: TEST_KEM });
+    await sendAndCheck(w, c, 'bob', 'pq2');
+    expect(b.preKeys.kem.size).toBe(0);
+    // A device whose bundle offers a KEM it cannot run refuses the session.
+    const d = w.addDevice('dave', 1);
+    d.preKeys.kem.set(99, createKemPreKey(d.local.identity, TEST_KEM, 99, true));
+    const e = w.addDevice('erin', 1, { kem: TEST_KEM });
+    const [m] = await e.manager.encrypt('dave', utf8('x'), T0);
+    expect(m!.kind).toBe('prekey');
+    await expectCode(
+      () => d.manager.receive(m!.body, T0, { sender: e.address }),
+      'ERR_KEM_UNSUPPORTED',
+    );
   });
 
   it('an initiated session never answered is replaced after maxUnacknowledgedAgeMs', async () => {

@@ -46,6 +46,7 @@ import {
   utf8,
 } from '../src/index.ts';
 import { NODE_PROVIDER, expectCode, expectCodeSync, h } from './support/helpers.ts';
+import { dh } from '../src/keys.ts';
 import { makePair, send } from './support/pair.ts';
 import { World } from './support/world.ts';
 
@@ -305,6 +306,19 @@ describe('key validation', () => {
       out = undefined;
     }
     expect(out === undefined || out.every((x) => x === 0)).toBe(true);
+  });
+
+  it('dh() refuses an all-zero shared secret on both providers', async () => {
+    for (const provider of [NOBLE_PROVIDER, NODE_PROVIDER]) {
+      const prevP = setCryptoProvider(provider);
+      try {
+        for (const hex of LOW_ORDER)
+          expectCodeSync(() => dh(generateKeyPair().privateKey, h(hex)), 'ERR_KEY_LOW_ORDER');
+      } finally {
+        setCryptoProvider(prevP);
+      }
+    }
+    await Promise.resolve();
   });
 
   it('rejects high-bit and unreduced encodings; canonicalisation maps them to the same key', () => {
