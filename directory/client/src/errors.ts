@@ -23,7 +23,6 @@ export type ClientErrorCode =
   | 'ERR_LOG_INCLUSION'
   | 'ERR_VRF_PROOF'
   | 'ERR_PREFIX_PROOF'
-  | 'ERR_COMMITMENT'
   | 'ERR_LADDER'
   // evidence of misbehaviour
   | 'ERR_LOG_ROLLBACK'

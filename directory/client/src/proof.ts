@@ -8,8 +8,9 @@
  *   opaque epoch_record[85];                 // the EpochRecord of the checkpoint's last epoch
  *   uint32 version_plus_one;                 // greatest version t + 1; 0: no version
  *   opaque vrf_proofs[n][80];                // one per probe, probes sorted by version
- *   opaque commitments[m][32];               // one per present probe, in probe order
- *   opaque opening[16];                      // the greatest version's opening (t ≥ 0 only)
+ *   opaque commitments[m][32];               // per present probe but the greatest, in order
+ *   opaque opening[16];                      // the greatest version's opening (t ≥ 0 only);
+ *                                            // its commitment is recomputed (KEYTRANS)
  *   PrefixProof prefix;                      // core prefixTree wire format, n searches
  *   opaque log_inclusion<0..2^8-1>;          // 32-byte hashes: the record's RFC 9162 inclusion
  * } LookupProof;                             // probes: lookupProbes(t), see ladder.ts
@@ -99,7 +100,7 @@ function readLog(r: encoding.Reader): Uint8Array[] {
 /** Encodes a lookup proof. @throws RangeError on inconsistent input. */
 export function encodeLookupProof(p: LookupProof): Uint8Array {
   const probes = lookupProbes(p.version);
-  const present = probes.filter((x) => x.included).length;
+  const present = probes.filter((x) => x.included && x.version !== p.version).length;
   if (p.vrfProofs.length !== probes.length || p.commitments.length !== present) {
     throw new RangeError('encodeLookupProof: wrong number of VRF proofs or commitments');
   }
@@ -145,7 +146,9 @@ export function decodeLookupProof(data: Uint8Array): LookupProof {
     if (version > MAX_VERSION) throw malformed('version out of range');
     const probes = lookupProbes(version);
     const vrfProofs = probes.map(() => r.fixed(VRF_PROOF_SIZE));
-    const commitmentList = probes.filter((p) => p.included).map(() => r.fixed(32));
+    const commitmentList = probes
+      .filter((p) => p.included && p.version !== version)
+      .map(() => r.fixed(32));
     const opening = version >= 0 ? r.fixed(OPENING_SIZE) : undefined;
     const prefix = prefixTree.readProof(r);
     if (prefix.results.length !== probes.length) throw malformed('wrong number of prefix results');
@@ -314,32 +317,12 @@ function verifyBinding(
   }
 }
 
-function checkCommitment(
-  c: Uint8Array,
-  opening: Uint8Array,
-  ctx: ProofContext,
-  version: number,
-  value: Uint8Array,
-): void {
-  try {
-    commitments.verify(c, opening, ctx.label, version, value);
-  } catch (err) {
-    if (err instanceof KtError) {
-      throw new ProofError(
-        'ERR_COMMITMENT',
-        `commitment of version ${version} does not open to the value`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-}
-
 /**
  * Verifies a lookup proof for `value` against a verified checkpoint.
  * @returns the greatest version (-1: the account has none) and the epoch record.
- * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_COMMITMENT`, `ERR_PREFIX_PROOF`,
- *   `ERR_LOG_INCLUSION`; MalformedResponseError when a value is missing or unexpected.
+ * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_PREFIX_PROOF` (also for a value or
+ *   opening that does not match the tree), `ERR_LOG_INCLUSION`; MalformedResponseError when a
+ *   value is missing or unexpected.
  */
 export function verifyLookupProof(
   ctx: ProofContext,
@@ -355,18 +338,15 @@ export function verifyLookupProof(
   }
   const keys = verifyVrfProofs(ctx, probes, proof.vrfProofs);
   checkLadder(probes, proof.prefix);
+  // The greatest version's commitment is recomputed from its opening and the value, so the
+  // value is bound by the prefix tree itself (KEYTRANS sends no target commitment either).
   const leafCommitments: (Uint8Array | undefined)[] = [];
   let ci = 0;
   for (const p of probes) {
-    if (!p.included) {
-      leafCommitments.push(undefined);
-      continue;
-    }
-    const c = proof.commitments[ci++] as Uint8Array;
-    if (p.version === proof.version && value !== undefined && proof.opening !== undefined) {
-      checkCommitment(c, proof.opening, ctx, p.version, value);
-    }
-    leafCommitments.push(c);
+    if (!p.included) leafCommitments.push(undefined);
+    else if (p.version === proof.version && value !== undefined && proof.opening !== undefined) {
+      leafCommitments.push(commitments.commit(proof.opening, ctx.label, p.version, value));
+    } else leafCommitments.push(proof.commitments[ci++]);
   }
   verifyBinding(ctx, keys, proof.prefix, leafCommitments, proof.record, proof.logInclusion);
 }

@@ -112,7 +112,7 @@ export class ProofBuilder {
           version: t,
           vrfProofs,
           commitments: probes
-            .filter((p) => p.included)
+            .filter((p) => p.included && p.version !== t)
             .map((p) => (byVersion.get(p.version) as VersionRow).commitment),
           opening: top?.opening,
           prefix,

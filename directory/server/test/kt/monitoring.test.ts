@@ -108,7 +108,7 @@ async function liarServing(
     version: n,
     vrfProofs: proofs,
     commitments: probes
-      .filter((x) => x.included)
+      .filter((x) => x.included && x.version !== n)
       .map((x) => byVersion.get(x.version)?.commitment ?? new Uint8Array(32)),
     opening: top.opening,
     prefix: h.dir.state.tree.proveMany(keys),
@@ -197,7 +197,9 @@ describe('owner monitoring', () => {
       ...p,
       version: 1000,
       vrfProofs: proofs,
-      commitments: probes.filter((x) => x.included).map(() => new Uint8Array(32)),
+      commitments: probes
+        .filter((x) => x.included && x.version !== 1000)
+        .map(() => new Uint8Array(32)),
       prefix: h.dir.state.tree.proveMany(keys),
     });
     const liar = clientFor(
