@@ -19,6 +19,7 @@ import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { cosignature, note, bytes, KtError } from '@keytrail/core';
 import { WitnessError } from './errors.ts';
+import { signAsync } from './async-crypto.ts';
 
 /** The witness's signing identity. */
 export interface WitnessKey {
@@ -32,6 +33,8 @@ export interface WitnessKey {
   readonly vkey: string;
   /** A `note.Signer` for `cosignature.sign` (0x04 key ID, native Ed25519). */
   readonly signer: note.Signer;
+  /** Ed25519 over `msg` on the libuv thread pool (the request path uses this). */
+  readonly signAsync: (msg: Uint8Array) => Promise<Uint8Array>;
   /** The Go signer-key string to store (secret). */
   readonly signerKeyString: string;
 }
@@ -54,21 +57,36 @@ function privateKeyFromSeed(seed: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
 }
 
-/** A `node:crypto` Ed25519 signing function for one seed (the key object is built once). */
-function nodeSignFn(): note.Ed25519SignFn {
+/** `node:crypto` Ed25519 signing for one seed; the key object is built on first use. */
+interface NodeSigning {
+  readonly signFn: note.Ed25519SignFn;
+  key(): KeyObject | undefined;
+}
+
+function nodeSigning(): NodeSigning {
   let priv: KeyObject | undefined;
-  return (msg, seed) => {
-    priv ??= privateKeyFromSeed(seed);
-    return new Uint8Array(sign(null, msg, priv));
+  return {
+    signFn: (msg, seed) => {
+      priv ??= privateKeyFromSeed(seed);
+      return new Uint8Array(sign(null, msg, priv));
+    },
+    key: () => priv,
   };
 }
 
 function fromNoteSigner(
   s: note.Signer & { publicKey: Uint8Array },
   signerKeyString: string,
+  signing: NodeSigning,
 ): WitnessKey {
   const keyId = cosignature.keyId(s.name, s.publicKey);
+  // One signature through the note signer builds the private key object (from the seed,
+  // which only the signer holds) for the asynchronous path.
+  s.sign(new Uint8Array(0));
+  const priv = signing.key();
+  if (!priv) throw new RangeError('witness key: no private key object');
   return {
+    signAsync: (msg: Uint8Array) => signAsync(priv, msg),
     name: s.name,
     publicKey: s.publicKey,
     keyId,
@@ -86,9 +104,11 @@ function fromNoteSigner(
 export function witnessKeyFromSeed(name: string, seed: Uint8Array): WitnessKey {
   if (seed.length !== 32) throw new RangeError('witnessKeyFromSeed: seed must be 32 bytes');
   if (!isValidKeyName(name)) throw new RangeError('witnessKeyFromSeed: invalid key name');
+  const signing = nodeSigning();
   return fromNoteSigner(
-    note.ed25519Signer(name, seed, nodeSignFn()),
+    note.ed25519Signer(name, seed, signing.signFn),
     note.formatSignerKey(name, seed),
+    signing,
   );
 }
 
@@ -104,7 +124,8 @@ export function generateWitnessKey(name: string): WitnessKey {
 export function parseWitnessKey(text: string): WitnessKey {
   const skey = text.trim();
   try {
-    return fromNoteSigner(note.parseSignerKey(skey, nodeSignFn()), skey);
+    const signing = nodeSigning();
+    return fromNoteSigner(note.parseSignerKey(skey, signing.signFn), skey, signing);
   } catch (err) {
     if (err instanceof KtError || err instanceof RangeError || err instanceof TypeError) {
       throw new WitnessError(

@@ -24,11 +24,13 @@
  * the compare-and-swap fails and the request is answered from a fresh read.
  * @module
  */
+import type { KeyObject } from 'node:crypto';
 import { bytes, checkpoint, cosignature, KtError, merkle, note } from '@keytrail/core';
 import { SizeConflictError, WitnessError } from './errors.ts';
 import { parseAddCheckpointRequest } from './request.ts';
 import { EMPTY_ROOT, type EvidenceKind, type LogState, type WitnessStore } from './store.ts';
 import { formatSignatureLine, type WitnessKey } from './key.ts';
+import { ed25519PublicKey, verifyAsync } from './async-crypto.ts';
 
 /** What a successful `add-checkpoint` returns. */
 export interface AddCheckpointResult {
@@ -67,9 +69,19 @@ export interface WitnessOptions {
   }) => Promise<void> | void;
 }
 
+interface LogVerifier {
+  readonly verifier: note.Verifier;
+  /** The key for the thread-pool path (undefined: it can never verify). */
+  readonly key: KeyObject | undefined;
+}
+
 interface LogEntry {
   readonly verifiers: readonly note.Verifier[];
+  /** By `<key ID>\0<name>`. */
+  readonly byId: ReadonlyMap<string, LogVerifier>;
 }
+
+const idKey = (name: string, keyId: number): string => `${String(keyId >>> 0)}\u0000${name}`;
 
 /** The log keys of every followed origin, reloaded from storage now and then. */
 class LogRegistry {
@@ -107,14 +119,17 @@ class LogRegistry {
         const next = new Map<string, LogEntry>();
         for (const log of logs) {
           const verifiers: note.Verifier[] = [];
+          const byId = new Map<string, LogVerifier>();
           for (const vkey of log.vkeys) {
             try {
-              verifiers.push(note.parseVerifierKey(vkey));
+              const v = note.parseVerifierKey(vkey);
+              verifiers.push(v);
+              byId.set(idKey(v.name, v.keyId), { verifier: v, key: ed25519PublicKey(v.publicKey) });
             } catch {
               // Keys are validated when added; an unparseable stored key is skipped, not trusted.
             }
           }
-          next.set(log.origin, { verifiers });
+          next.set(log.origin, { verifiers, byId });
         }
         this.#logs = next;
         this.#loadedAt = this.#now();
@@ -194,16 +209,19 @@ export class Witness {
   async addCheckpoint(body: Uint8Array): Promise<AddCheckpointResult> {
     const req = parseAddCheckpointRequest(body);
     let cp: checkpoint.Checkpoint;
+    let parsed: note.Note;
     try {
-      cp = checkpoint.parse(note.parse(req.note).text);
+      parsed = note.parse(req.note);
+      cp = checkpoint.parse(parsed.text);
     } catch (err) {
       throw noteError(err);
     }
     const log = await this.#logs.get(cp.origin);
     if (!log) throw new WitnessError('ERR_WITNESS_UNKNOWN_LOG', 'unknown log origin');
+    const verifiers = await this.#preverified(log, parsed);
     let opened: ReturnType<typeof note.open>;
     try {
-      opened = note.open(req.note, log.verifiers);
+      opened = note.open(req.note, verifiers);
     } catch (err) {
       throw noteError(err);
     }
@@ -279,9 +297,15 @@ export class Witness {
     await this.#stall?.({ origin: cp.origin, oldSize: req.oldSize, size: cp.size });
 
     // Signed before the compare-and-swap so it is stored with the state; it leaves this
-    // process only if the swap succeeds.
+    // process only if the swap succeeds. The cosignature/v1 signature field is the big-endian
+    // timestamp followed by Ed25519 over the cosignature message (as `cosignature.sign`).
     const timestamp = Math.floor(this.#now() / 1000);
-    const line = formatSignatureLine(cosignature.sign(opened.text, timestamp, this.#key.signer));
+    const sig = await this.#key.signAsync(cosignature.message(opened.text, timestamp));
+    const line = formatSignatureLine({
+      name: this.#key.name,
+      keyId: this.#key.keyId,
+      signature: bytes.concatBytes(bytes.uintBE(timestamp, 8), sig),
+    });
     const next = { size: cp.size, root: cp.root, checkpoint: signed, cosignature: line, timestamp };
     const swapped = sameSize
       ? await this.#store.refresh(cp.origin, next)
@@ -301,6 +325,36 @@ export class Witness {
    */
   async latestCosigned(originSha256: Uint8Array): Promise<string | undefined> {
     return this.#store.latestCosigned(originSha256);
+  }
+
+  /**
+   * Verifies, on the thread pool, the first line of each trusted key (the only one
+   * `note.open` verifies: repeats are dropped), and returns verifiers that answer from those
+   * results, so `note.open` applies the signed-note rules without blocking the event loop.
+   */
+  async #preverified(log: LogEntry, parsed: note.Note): Promise<note.Verifier[]> {
+    const msg = bytes.utf8(parsed.text);
+    const first = new Set<string>();
+    const results = new Map<string, Promise<boolean>>();
+    for (const s of parsed.signatures) {
+      const id = idKey(s.name, s.keyId);
+      const v = log.byId.get(id);
+      if (!v || first.has(id)) continue;
+      first.add(id);
+      results.set(
+        `${id}\u0000${bytes.toBase64(s.signature)}`,
+        verifyAsync(v.key, msg, s.signature),
+      );
+    }
+    const settled = new Map<string, boolean>();
+    for (const [k, p] of results) settled.set(k, await p);
+    // Keyed by key and signature bytes: anything not verified above is verified here, inline.
+    return log.verifiers.map((v) => ({
+      name: v.name,
+      keyId: v.keyId,
+      verify: (m: Uint8Array, sig: Uint8Array): boolean =>
+        settled.get(`${idKey(v.name, v.keyId)}\u0000${bytes.toBase64(sig)}`) ?? v.verify(m, sig),
+    }));
   }
 
   async #readState(origin: string): Promise<LogState> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@keytrail/server-kit/testing';
 import { TestLog } from './helpers.ts';
 
@@ -55,6 +55,9 @@ function run(
     });
   });
 }
+
+// Each case starts a Node process; on a loaded two-core machine that takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 let tmp: string;
 let tdb: TestDatabase;
@@ -202,5 +205,5 @@ describe('keytrail-witness serve', () => {
     } finally {
       server.kill?.();
     }
-  }, 60_000);
+  });
 });
