@@ -32,6 +32,8 @@ export interface DeviceListChange {
 export type Credential =
   | { readonly kind: 'device-signature'; readonly deviceId: string; readonly signature: Uint8Array }
   | { readonly kind: 'bearer'; readonly token: string }
+  /** A grant made in-process by a trusted service (identity); never built from a request. */
+  | { readonly kind: 'internal'; readonly grant: Grant }
   | { readonly kind: 'none' };
 
 /** An accepted authorisation, recorded with the version. */
@@ -98,6 +100,13 @@ export function adminTokenAuthorizer(adminToken: string | undefined): UpdateAuth
     },
   };
 }
+
+/** Accepts grants made in-process by a trusted service (the identity service's sessions). */
+export const internalAuthorizer: UpdateAuthorizer = {
+  authorize(_change, credential) {
+    return Promise.resolve(credential.kind === 'internal' ? credential.grant : undefined);
+  },
+};
 
 /** Tries each authorizer in turn; refuses with 401 when none handles the credential. */
 export function composeAuthorizers(...authorizers: readonly UpdateAuthorizer[]): UpdateAuthorizer {

@@ -21,6 +21,7 @@ import {
   adminTokenAuthorizer,
   composeAuthorizers,
   deviceSignatureAuthorizer,
+  internalAuthorizer,
   type UpdateAuthorizer,
 } from './authorization.ts';
 import type { CheckpointCosigner } from './cosigner.ts';
@@ -131,6 +132,7 @@ export class Directory {
       ...(o.authorizers ?? []),
       deviceSignatureAuthorizer,
       adminTokenAuthorizer(o.adminToken),
+      internalAuthorizer,
     );
     const writes = new WriteService(store, authorizer, o.maxPending ?? 200_000, o.now ?? Date.now);
     return new Directory(store, state, prover, sequencer, writes, metrics, o.adminToken);
