@@ -327,8 +327,10 @@ export class SessionManager {
       let rec = (await this.cfg.sessions.loadDevice(address)) ?? EMPTY_DEVICE_RECORD;
       const change = await this.cfg.identities.saveIdentity(address, entry.identityKey);
       if (change === 'changed') {
-        // Sessions with the old identity key are dead: drop them, keep the floor.
+        // Sessions with the old identity key are dead: drop them now (even if starting the new
+        // session fails below), keep the floor.
         rec = { ...rec, active: undefined, archived: [] };
+        await this.cfg.sessions.storeDevice(address, rec);
         this.cfg.onIdentityChange?.(address);
       }
       let session = rec.active;
