@@ -10,7 +10,7 @@ const pureSources = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.keytrail/**', 'web/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.keytrail/**', '**/.scratch/**', '**/.scratch-*/**', 'web/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -14,7 +14,8 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_RE = /SECRET|TOKEN|PASSWORD|KEY|URL/;
+// Whole words of the variable's name, so that KEYTRAIL_PORT is shown and ADMIN_TOKEN is not.
+const SECRET_RE = /(^|_)(SECRET|TOKEN|PASSWORD|PASSPHRASE|KEY|URL|DSN)(_|$)/;
 
 /**
  * A reader over an environment. Each getter records a problem instead of throwing, so that

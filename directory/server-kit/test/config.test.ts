@@ -46,4 +46,14 @@ describe('EnvReader', () => {
     expect(problems.join('\n')).not.toContain('hunter2');
     expect(problems[3]).toBe('DATABASE_URL: not a valid URL');
   });
+
+  it('shows values of variables whose names merely contain a secret word', () => {
+    const env = new EnvReader({ KEYTRAIL_PORT: 'x', MONKEYS: 'y', SIGNING_KEY_FILE: 'z' });
+    env.int('KEYTRAIL_PORT', 1, 1, 2);
+    env.int('MONKEYS', 1, 1, 2);
+    env.int('SIGNING_KEY_FILE', 1, 1, 2);
+    expect(() => {
+      env.done();
+    }).toThrow(/KEYTRAIL_PORT="x".*\n.*MONKEYS="y".*\n.*SIGNING_KEY_FILE=\(value hidden\)/s);
+  });
 });
