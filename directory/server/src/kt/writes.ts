@@ -88,7 +88,9 @@ export class WriteService {
     if (this.#now() - this.#pendingCheckedAt > 1000) {
       this.#pendingCheckedAt = this.#now();
       const r = await this.#store.db.query<{ n: number }>(
-        'SELECT count(*)::bigint AS n FROM kt_versions WHERE label IS NULL',
+        // Only unpublished epochs: an index range scan, not the whole table.
+        `SELECT count(*)::bigint AS n FROM kt_versions
+          WHERE epoch > (SELECT published_epoch FROM kt_settings WHERE id = 1) AND label IS NULL`,
       );
       this.#pendingEstimate = r.rows[0]?.n ?? 0;
     }
