@@ -180,7 +180,7 @@ Options:
 const syncCommand: Command = {
   name: 'sync',
   summary: 'fetch and verify new checkpoints, epoch records and inserts',
-  usage: 'sync [--timeout MS] [--quiet]',
+  usage: 'sync [--timeout MS] [--threads N] [--quiet]',
   help: `Fetches the latest checkpoint, checks the directory signature, the witness quorum and its
 consistency with every checkpoint accepted before, downloads the new epoch records and replays
 each epoch's inserts into the auditor's own prefix tree. Stops at the first misbehaviour and
@@ -188,11 +188,14 @@ saves its evidence under DIR/evidence/. Resumable: an interrupted sync continues
 
 Options:
   --timeout MS  per-request timeout (default 30000)
+  --threads N   hashing worker threads for large replays (default: CPU cores - 1, at most 3;
+                0 for none)
   --quiet       no progress bar (it is shown only when stderr is a terminal)`,
-  options: { timeout: { type: 'string' }, quiet: { type: 'boolean' } },
+  options: { timeout: { type: 'string' }, quiet: { type: 'boolean' }, threads: { type: 'string' } },
   positionals: [0, 0],
   async run(ctx) {
     const timeoutMs = intOption(ctx.values, 'timeout', 1);
+    const threads = intOption(ctx.values, 'threads', 0);
     const store = await StateStore.open(ctx.stateDir);
     try {
       const source = new HttpDirectorySource(store.config.url, {
@@ -204,6 +207,7 @@ Options:
         source,
         now: () => ctx.now(),
         progress: progressFor(ctx.io.stderr, ctx.values.quiet !== true),
+        ...(threads !== undefined ? { threads } : {}),
         ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
       });
       if (ctx.json) {

@@ -15,13 +15,19 @@
  * {@link ReplayTree.root} rehashes just those, once per epoch, so a batch of k inserts into an
  * n-leaf tree costs about k·(log₂ n − log₂ k) + 2k hashes, with no allocation but the digest.
  * Hashing goes through `@keytrail/core`'s crypto seam, into which the CLI installs the native
- * `node:crypto` backend.
+ * `node:crypto` backend. Leaves are hashed lazily too, at the next {@link ReplayTree.root}.
+ *
+ * With a {@link HashPool}, records live in SharedArrayBuffers and large batches are hashed by
+ * the main thread and the pool's workers together: first the new leaves (a slot range each),
+ * then the dirty subtrees below a small depth (disjoint units), then the few parents above.
  *
  * Inserts never overwrite: inserting a key that is present is reported, not applied — the
  * auditor's defence against the akd #495 batch-insertion bypass.
  * @module
  */
 import { getCryptoBackend } from '@keytrail/core';
+import { hashLeaves, rehashUnits, type Sha256 } from './hash-kernel.ts';
+import { MAX_UNITS, type HashPool } from './hash-pool.ts';
 
 /** Leaf hash domain separator. */
 export const PREFIX_LEAF_PREFIX = 0x02;
@@ -36,6 +42,12 @@ const NODE_HASH = 16;
 /** Bytes per leaf record: key[32], commitment[32], hash[32]. */
 const LEAF_BYTES = 96;
 const LEAF_HASH = 64;
+
+/** The installed backend's SHA-256, as a plain function for the hashing kernels. */
+function backendSha256(): Sha256 {
+  const backend = getCryptoBackend();
+  return (data) => backend.sha256(data);
+}
 
 /** Index of the first bit at or after `from` where the two 32-byte keys differ, or -1. */
 function firstDifferentBit(
@@ -67,6 +79,14 @@ function bitAt(key: Uint8Array, off: number, depth: number): number {
 /** Result of {@link ReplayTree.insert}: -1 if inserted, else the slot of the existing leaf. */
 export type InsertResult = number;
 
+/** Options of {@link ReplayTree}. */
+export interface ReplayTreeOptions {
+  /** Workers to share large batches with. */
+  readonly pool?: HashPool;
+  /** Fewest pending inserts for which hashing is shared with the pool (default 512). */
+  readonly parallelThreshold?: number;
+}
+
 /** An insert-only prefix tree held in flat arrays, rehashed lazily. */
 export class ReplayTree {
   /** Parent records (see the module comment), viewed as bytes and as int32. */
@@ -76,7 +96,13 @@ export class ReplayTree {
   #leaf8: Uint8Array;
   #leaf32: Int32Array;
   #leaves = 0;
+  /** Leaf slots below this are hashed. */
+  #hashed = 0;
+  /** Inserts since the last rehash. */
+  #pending = 0;
   #root = EMPTY;
+  #pool: HashPool | undefined;
+  readonly #threshold: number;
   /**
    * Hash input `prefix || left || right` at bytes 3..68 of a 72-byte buffer, so that both
    * children land on 4-byte boundaries and are copied as int32 words.
@@ -84,16 +110,51 @@ export class ReplayTree {
   readonly #scratch8 = new Uint8Array(72);
   readonly #scratch32 = new Int32Array(this.#scratch8.buffer);
   readonly #input = this.#scratch8.subarray(3, 68);
-  #stack: Int32Array = new Int32Array(512);
+  readonly #stack = new Int32Array(512);
 
-  /** @param expectedLeaves capacity to reserve, to avoid regrowing while replaying. */
-  constructor(expectedLeaves = 1024) {
+  /**
+   * @param expectedLeaves capacity to reserve, to avoid regrowing while replaying.
+   */
+  constructor(expectedLeaves = 1024, options: ReplayTreeOptions = {}) {
+    this.#pool = options.pool;
+    this.#threshold = options.parallelThreshold ?? 512;
     const leaves = Math.max(16, expectedLeaves);
     const parents = Math.ceil(leaves * 1.5);
-    this.#node8 = new Uint8Array(parents * NODE_BYTES);
+    this.#node8 = this.#alloc(parents * NODE_BYTES);
     this.#node32 = new Int32Array(this.#node8.buffer);
-    this.#leaf8 = new Uint8Array(leaves * LEAF_BYTES);
+    this.#leaf8 = this.#alloc(leaves * LEAF_BYTES);
     this.#leaf32 = new Int32Array(this.#leaf8.buffer);
+    this.#shareMemory();
+  }
+
+  /**
+   * Shares hashing with `pool` from now on (the records move to SharedArrayBuffers). A tree
+   * that turns out to have a large replay ahead gets a pool without being rebuilt.
+   */
+  attachPool(pool: HashPool): void {
+    if (this.#pool) throw new Error('ReplayTree: a pool is attached already');
+    this.#pool = pool;
+    const node = this.#alloc(this.#node8.length);
+    node.set(this.#node8);
+    this.#node8 = node;
+    this.#node32 = new Int32Array(node.buffer);
+    const leaf = this.#alloc(this.#leaf8.length);
+    leaf.set(this.#leaf8);
+    this.#leaf8 = leaf;
+    this.#leaf32 = new Int32Array(leaf.buffer);
+    this.#shareMemory();
+  }
+
+  #alloc(size: number): Uint8Array {
+    return new Uint8Array(this.#pool ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
+  }
+
+  #shareMemory(): void {
+    const node = this.#node8.buffer;
+    const leaf = this.#leaf8.buffer;
+    if (this.#pool && node instanceof SharedArrayBuffer && leaf instanceof SharedArrayBuffer) {
+      this.#pool.setMemory(node, leaf);
+    }
   }
 
   /** Number of leaves. */
@@ -108,10 +169,11 @@ export class ReplayTree {
 
   #newParent(): number {
     if ((this.#parents + 1) * NODE_BYTES > this.#node8.length) {
-      const grown = new Uint8Array(this.#node8.length * 2);
+      const grown = this.#alloc(this.#node8.length * 2);
       grown.set(this.#node8);
       this.#node8 = grown;
       this.#node32 = new Int32Array(grown.buffer);
+      this.#shareMemory();
     }
     const p = this.#parents++;
     const i = p * NODE_INTS;
@@ -121,22 +183,18 @@ export class ReplayTree {
     return p;
   }
 
-  /** Stores a leaf and hashes it; returns its child reference. */
+  /** Stores a leaf (hashed at the next root()); returns its child reference. */
   #newLeaf(packed: Uint8Array, off: number): number {
     if ((this.#leaves + 1) * LEAF_BYTES > this.#leaf8.length) {
-      const grown = new Uint8Array(this.#leaf8.length * 2);
+      const grown = this.#alloc(this.#leaf8.length * 2);
       grown.set(this.#leaf8);
       this.#leaf8 = grown;
       this.#leaf32 = new Int32Array(grown.buffer);
+      this.#shareMemory();
     }
     const slot = this.#leaves++;
-    const base = slot * LEAF_BYTES;
-    const entry = packed.subarray(off, off + 64);
-    this.#leaf8.set(entry, base);
-    const input = this.#input;
-    input[0] = PREFIX_LEAF_PREFIX;
-    input.set(entry, 1);
-    this.#leaf8.set(getCryptoBackend().sha256(input), base + LEAF_HASH);
+    this.#leaf8.set(packed.subarray(off, off + 64), slot * LEAF_BYTES);
+    this.#pending++;
     return -(slot + 2);
   }
 
@@ -194,66 +252,88 @@ export class ReplayTree {
     return this.#leaf8.subarray(slot * LEAF_BYTES, slot * LEAF_BYTES + 64);
   }
 
-  /** The root hash, rehashing the parents dirtied since the last call. */
+  /** The root hash, hashing the leaves and parents added or dirtied since the last call. */
   root(): Uint8Array {
     const r = this.#root;
     if (r === EMPTY) return new Uint8Array(32);
+    const shared = this.#pool !== undefined && this.#pending >= this.#threshold;
+    this.#pending = 0;
+    this.#hashLeaves(shared);
     if (r < -1) return this.#leaf8.slice((-r - 2) * LEAF_BYTES + LEAF_HASH, (-r - 1) * LEAF_BYTES);
-    this.#rehash();
+    if (shared) this.#rehashShared();
+    this.#rehashFrom(r);
     return this.#node8.slice(r * NODE_BYTES + NODE_HASH, r * NODE_BYTES + NODE_HASH + 32);
   }
 
-  /** Copies the hash of child `ref` into the scratch input at int32 word `word`. */
-  #copyChild(ref: number, word: number): void {
-    const s = this.#scratch32;
-    if (ref === EMPTY) {
-      for (let k = 0; k < 8; k++) s[word + k] = 0;
-      return;
-    }
-    const src = ref >= 0 ? this.#node32 : this.#leaf32;
-    const at =
-      ref >= 0 ? (ref * NODE_BYTES + NODE_HASH) >> 2 : ((-ref - 2) * LEAF_BYTES + LEAF_HASH) >> 2;
-    for (let k = 0; k < 8; k++) s[word + k] = src[at + k] as number;
+  #hashLeaves(shared: boolean): void {
+    const from = this.#hashed;
+    const to = this.#leaves;
+    if (from === to) return;
+    const sha256 = backendSha256();
+    const mine = (a: number, b: number): void => {
+      hashLeaves(this.#leaf8, a, b, this.#input, sha256);
+    };
+    if (shared && this.#pool) this.#pool.hashLeaves(from, to, mine);
+    else mine(from, to);
+    this.#hashed = to;
   }
 
-  #rehash(): void {
-    const backend = getCryptoBackend();
+  /** Rehashes dirty parents under `unit`, on this thread. */
+  #rehashFrom(unit: number): void {
+    const one = Int32Array.of(unit);
+    rehashUnits(
+      this.#node8,
+      this.#node32,
+      this.#leaf32,
+      one,
+      0,
+      1,
+      1,
+      this.#scratch32,
+      this.#input,
+      this.#stack,
+      backendSha256(),
+    );
+  }
+
+  /**
+   * Shares the rehash with the pool: the dirty parents at a depth where there are about
+   * sixteen subtrees per thread are the units, claimed one by one by whichever thread is free;
+   * the parents above them are left for {@link #rehashFrom}.
+   */
+  #rehashShared(): void {
+    const pool = this.#pool as HashPool;
+    const units = pool.units;
+    const depth = Math.min(10, Math.ceil(Math.log2((pool.size + 1) * 64)));
+    let count = 0;
     const n32 = this.#node32;
-    const n8 = this.#node8;
-    const input = this.#input;
-    let stack = this.#stack;
-    let sp = 0;
-    if (n32[this.#root * NODE_INTS + 2] === 1) stack[sp++] = this.#root;
-    while (sp > 0) {
-      const p = stack[sp - 1] as number;
-      const base = p * NODE_INTS;
-      const l = n32[base] as number;
-      const r = n32[base + 1] as number;
-      // Depth-first: finish dirty children before their parent (at most 256 levels deep).
-      if (l >= 0 && n32[l * NODE_INTS + 2] === 1) {
-        if (sp === stack.length) stack = this.#growStack();
-        stack[sp++] = l;
-        continue;
+    const collect = (ref: number, d: number): void => {
+      if (ref < 0 || n32[ref * NODE_INTS + 2] !== 1 || count === MAX_UNITS) return;
+      if (d === depth) {
+        units[count++] = ref;
+        return;
       }
-      if (r >= 0 && n32[r * NODE_INTS + 2] === 1) {
-        if (sp === stack.length) stack = this.#growStack();
-        stack[sp++] = r;
-        continue;
-      }
-      this.#copyChild(l, 1);
-      this.#copyChild(r, 9);
-      input[0] = PREFIX_PARENT_PREFIX;
-      n8.set(backend.sha256(input), p * NODE_BYTES + NODE_HASH);
-      n32[base + 2] = 0;
-      sp--;
-    }
-  }
-
-  #growStack(): Int32Array {
-    const grown = new Int32Array(this.#stack.length * 2);
-    grown.set(this.#stack);
-    this.#stack = grown;
-    return grown;
+      collect(n32[ref * NODE_INTS] as number, d + 1);
+      collect(n32[ref * NODE_INTS + 1] as number, d + 1);
+    };
+    collect(this.#root, 0);
+    if (count === 0) return;
+    const sha256 = backendSha256();
+    pool.rehashUnits(count, (i) => {
+      rehashUnits(
+        this.#node8,
+        this.#node32,
+        this.#leaf32,
+        units,
+        i,
+        1,
+        i + 1,
+        this.#scratch32,
+        this.#input,
+        this.#stack,
+        sha256,
+      );
+    });
   }
 
   #hashOf(ref: number): Uint8Array {

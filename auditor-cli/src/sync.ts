@@ -29,6 +29,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { bytes, checkpoint, epoch as epochRecord, merkle, note, KtError } from '@keytrail/core';
 import { AuditError, MisbehaviourError } from './errors.ts';
 import { CHECKS, type CheckName, type Finding } from './findings.ts';
@@ -49,6 +50,7 @@ import {
   type ProvenRecord,
 } from './evidence.ts';
 import { ReplayTree } from './replay-tree.ts';
+import { HashPool } from './hash-pool.ts';
 import { SILENT_PROGRESS, type Progress } from './progress.ts';
 import type { StateStore, AuditState } from './state-store.ts';
 import { trustPolicy, type TrustPolicy } from './trust.ts';
@@ -69,6 +71,22 @@ export interface SyncOptions {
   readonly commitIntervalMs?: number;
   /** Inserts per request (default and maximum 10,000). */
   readonly insertsPerRequest?: number;
+  /**
+   * Hashing worker threads for large replays (default: one per extra CPU core, at most 3;
+   * 0 hashes on the main thread only). They start only when the replay ahead holds at least
+   * {@link PARALLEL_MIN_INSERTS} inserts.
+   */
+  readonly threads?: number;
+  /** Fewest inserts ahead for which the workers start (default {@link PARALLEL_MIN_INSERTS}). */
+  readonly parallelMinInserts?: number;
+}
+
+/** Fewest inserts to replay (or rebuild) for which hashing workers are started. */
+export const PARALLEL_MIN_INSERTS = 50_000;
+
+/** The default number of hashing workers: one per extra core, at most 3. */
+export function defaultThreads(): number {
+  return Math.max(0, Math.min(3, availableParallelism() - 1));
 }
 
 /** What a successful sync verified. */
@@ -115,8 +133,9 @@ export async function sync(options: SyncOptions): Promise<SyncReport> {
 export async function loadReplayTree(
   store: StateStore,
   leaves = store.state.leaves,
+  pool?: HashPool,
 ): Promise<ReplayTree> {
-  const tree = new ReplayTree(Math.max(1024, leaves));
+  const tree = new ReplayTree(Math.max(1024, leaves), pool ? { pool } : {});
   let inserted = 0;
   await store.forEachLeavesChunk(
     (packed) => {
@@ -157,7 +176,44 @@ class SyncRun {
   }
 
   async run(): Promise<SyncReport> {
-    const tree = await loadReplayTree(this.#store);
+    const threads = this.#o.threads ?? defaultThreads();
+    const minInserts = this.#o.parallelMinInserts ?? PARALLEL_MIN_INSERTS;
+    let pool: HashPool | undefined;
+    try {
+      if (threads > 0 && this.#state.leaves >= minInserts) {
+        pool = await HashPool.start(threads);
+      }
+      return await this.#run(pool, async () => {
+        // A large replay ahead (a first sync, a long absence): share the hashing from here on.
+        if (pool || threads === 0) return;
+        if ((await this.#insertsAhead()) < minInserts) return;
+        pool = await HashPool.start(threads);
+        return pool;
+      });
+    } finally {
+      await pool?.close();
+    }
+  }
+
+  /** Inserts committed to by the accepted records that are not replayed yet. */
+  async #insertsAhead(): Promise<number> {
+    let n = 0;
+    const { replayed, records } = this.#state;
+    for (let e = replayed; e < records; e += 65536) {
+      for (const r of await this.#store.readRecords(e, Math.min(records, e + 65536))) {
+        // insert_count is the uint32 at bytes 49..53 of an 85-byte record; a record that does
+        // not decode fails later, where it is reported.
+        n += r.length === 85 ? new DataView(r.buffer, r.byteOffset, r.length).getUint32(49) : 0;
+      }
+    }
+    return n;
+  }
+
+  async #run(
+    pool: HashPool | undefined,
+    poolForReplay: () => Promise<HashPool | undefined>,
+  ): Promise<SyncReport> {
+    const tree = await loadReplayTree(this.#store, this.#state.leaves, pool);
     const committedRoot = this.#state.prefixRoot;
     if (committedRoot !== null && bytes.toBase64(tree.root()) !== committedRoot) {
       throw new AuditError(
@@ -205,6 +261,8 @@ class SyncRun {
         newCheckpoint = true;
       }
     }
+    const late = await poolForReplay();
+    if (late) tree.attachPool(late);
     await this.#replay(tree);
     const accepted = bodyOf(this.#state.checkpoint ?? noteText);
     return {

@@ -3,13 +3,15 @@
  * directory uses) and against each other: same roots for any key set, any batch split and any
  * insertion order; duplicates reported, never applied.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { randomFillSync } from 'node:crypto';
 import { bytes, prefixTree } from '@keytrail/core';
 import { installNodeCrypto } from '@keytrail/server-kit';
 import { ReplayTree } from '../src/replay-tree.ts';
 import { PartialTree } from '../src/partial-tree.ts';
 import { AuditError } from '../src/errors.ts';
+import { HashPool } from '../src/hash-pool.ts';
 
 installNodeCrypto();
 
@@ -175,6 +177,62 @@ describe('ReplayTree', () => {
     for (const k of keys) t.insert(entry(k, k));
     core.insertBatch(keys.map((k) => ({ key: k, commitment: k })));
     expect(hex(t.root())).toBe(hex(core.root()));
+  });
+});
+
+describe('ReplayTree with hashing workers', () => {
+  const pools: HashPool[] = [];
+  beforeAll(async () => {
+    pools.push(await HashPool.start(1), await HashPool.start(3));
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('gives the same roots as core PrefixTree, whatever the split (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        setArb,
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 0, max: 1 }),
+        fc.integer({ min: 1, max: 8 }),
+        (keys, cuts, which, threshold) => {
+          const pool = pools[which] as HashPool;
+          const core = new prefixTree.PrefixTree();
+          const mine = new ReplayTree(2, { pool, parallelThreshold: threshold });
+          let pos = 0;
+          let c = 0;
+          while (pos < keys.length) {
+            const batch = keys.slice(pos, pos + (cuts[c++ % cuts.length] ?? 1));
+            pos += batch.length;
+            core.insertBatch(batch.map((k) => ({ key: k, commitment: k })));
+            for (const k of batch) expect(mine.insert(entry(k, k))).toBe(-1);
+            expect(hex(mine.root())).toBe(hex(core.root()));
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('hashes a large tree across threads, with regrowth of the shared buffers', () => {
+    const pool = pools[1] as HashPool;
+    const t = new ReplayTree(16, { pool });
+    const core = new prefixTree.PrefixTree();
+    const data = new Uint8Array(20_000 * 64);
+    randomFillSync(data);
+    for (let b = 0; b < 4; b++) {
+      const batch: { key: Uint8Array; commitment: Uint8Array }[] = [];
+      for (let i = b * 5000; i < (b + 1) * 5000; i++) {
+        t.insert(data, i * 64);
+        batch.push({
+          key: data.subarray(i * 64, i * 64 + 32),
+          commitment: data.subarray(i * 64 + 32, i * 64 + 64),
+        });
+      }
+      core.insertBatch(batch);
+      expect(hex(t.root())).toBe(hex(core.root()));
+    }
   });
 });
 
