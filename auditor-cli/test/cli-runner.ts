@@ -28,11 +28,16 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+/**
+ * Whether `tsc -b` ran after the last source change of the CLI and what it imports. tsc leaves
+ * unchanged outputs untouched, so the build info file, rewritten by every build, is the clock.
+ */
 function builtIsFresh(): boolean {
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) return false;
   for (const ws of ['auditor-cli', 'directory/core', 'directory/server-kit', 'directory/client']) {
-    const built = join(REPO, ws, 'dist', ws === 'auditor-cli' ? 'cli.js' : 'index.js');
-    if (!existsSync(built)) return false;
-    if (statSync(built).mtimeMs < newestSource(join(REPO, ws, 'src'))) return false;
+    const info = join(REPO, ws, 'tsconfig.tsbuildinfo');
+    if (!existsSync(info)) return false;
+    if (statSync(info).mtimeMs < newestSource(join(REPO, ws, 'src'))) return false;
   }
   return true;
 }
