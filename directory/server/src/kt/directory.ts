@@ -138,9 +138,28 @@ export class Directory {
     return new Directory(store, state, prover, sequencer, writes, metrics, o.adminToken);
   }
 
-  /** Starts competing for the sequencer lock. */
+  #follow: ReturnType<typeof setInterval> | undefined;
+  #following = false;
+
+  /**
+   * Starts competing for the sequencer lock; a process without a sequencer (a read replica)
+   * follows the released epochs instead, every 250 ms.
+   */
   start(): void {
-    this.sequencer?.start();
+    if (this.sequencer) {
+      this.sequencer.start();
+      return;
+    }
+    this.#follow ??= setInterval(() => {
+      if (this.#following) return;
+      this.#following = true;
+      this.state
+        .catchUp(this.store)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#following = false;
+        });
+    }, 250);
   }
 
   /** Resolves once epoch `epoch` is released in this process (polling the database if following). */
@@ -156,6 +175,7 @@ export class Directory {
 
   /** Stops the sequencer and the prover threads (the database stays open). */
   async close(): Promise<void> {
+    if (this.#follow) clearInterval(this.#follow);
     await this.sequencer?.stop();
     await this.prover.close();
   }

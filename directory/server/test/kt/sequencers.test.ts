@@ -86,6 +86,28 @@ describe('two sequencers', () => {
     await b.app.close();
   });
 
+  it('a read replica (no sequencer) follows the released epochs and serves verified lookups', async () => {
+    const writer = await node();
+    const reader = await node({ sequencer: false });
+    writer.dir.start();
+    reader.dir.start();
+    const ref = { tenant: 'acme', account: 'ivy' };
+    await createAccount(writer.app, ref);
+    const r = await publishAdmin(writer.app, ref, [deviceEntry(newDevice('i'), 'admin')]);
+    await writer.dir.waitForEpoch(r.epoch);
+    const deadline = Date.now() + 5000;
+    while ((reader.dir.state.snapshot?.epoch ?? -1) < r.epoch && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(
+      (await clientFor({ app: reader.app, dir: reader.dir } as never).lookup(ref)).version,
+    ).toBe(0);
+    for (const x of [writer, reader]) {
+      await x.dir.close();
+      await x.app.close();
+    }
+  });
+
   it('a forced split brain loses the compare-and-swap and publishes nothing twice', async () => {
     const lost: string[] = [];
     const logger: Logger = {
