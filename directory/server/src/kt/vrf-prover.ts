@@ -38,6 +38,9 @@ export class NobleVrfProver implements VrfProver {
   }
 }
 
+const CHALLENGE_PREFIX = Buffer.of(vrf.SUITE_ID, 0x02);
+const CHALLENGE_SUFFIX = Buffer.of(0x00);
+
 // p = 2^255 - 19. An encoding is canonical iff y < p; x = 0 with the sign bit set (y = ±1) is
 // rejected by RFC 8032 decoding but not by libsodium, so it is checked here.
 function isStrictEncoding(enc: Uint8Array): boolean {
@@ -113,7 +116,18 @@ export class NativeVrfProver implements VrfProver {
       sodium.crypto_scalarmult_ed25519_base_noclamp(u, k);
       const v = Buffer.alloc(32);
       sodium.crypto_scalarmult_ed25519_noclamp(v, k, h);
-      const c = vrf.challengeGeneration(this.#pk, h, gamma, u, v);
+      // ECVRF_challenge_generation (RFC 9381 §5.4.3) with the native SHA-512; the same bytes
+      // as core's challengeGeneration (the tests compare whole proofs).
+      const c = createHash('sha512')
+        .update(CHALLENGE_PREFIX)
+        .update(this.#pk)
+        .update(h)
+        .update(gamma)
+        .update(u)
+        .update(v)
+        .update(CHALLENGE_SUFFIX)
+        .digest()
+        .subarray(0, vrf.CHALLENGE_SIZE);
       return vrf.encodeProof(gamma, c, vrf.proofScalar(k, c, this.#x));
     } catch {
       // libsodium refuses small-order points and zero scalars; the reference handles them.
