@@ -134,9 +134,11 @@ export async function loadReplayTree(
   store: StateStore,
   leaves = store.state.leaves,
   pool?: HashPool,
+  progress: Progress = SILENT_PROGRESS,
 ): Promise<ReplayTree> {
   const tree = new ReplayTree(Math.max(1024, leaves), pool ? { pool } : {});
   let inserted = 0;
+  progress.start('rebuild', leaves);
   await store.forEachLeavesChunk(
     (packed) => {
       for (let off = 0; off < packed.length; off += INSERT_SIZE) {
@@ -145,10 +147,12 @@ export async function loadReplayTree(
         }
       }
       inserted += packed.length / INSERT_SIZE;
+      progress.update(inserted);
     },
     65536,
     leaves,
   );
+  progress.stop();
   if (inserted !== leaves) throw new AuditError('ERR_AUDIT_STATE_CORRUPT', 'leaves.bin is short');
   return tree;
 }
@@ -213,7 +217,7 @@ class SyncRun {
     pool: HashPool | undefined,
     poolForReplay: () => Promise<HashPool | undefined>,
   ): Promise<SyncReport> {
-    const tree = await loadReplayTree(this.#store, this.#state.leaves, pool);
+    const tree = await loadReplayTree(this.#store, this.#state.leaves, pool, this.#progress);
     const committedRoot = this.#state.prefixRoot;
     if (committedRoot !== null && bytes.toBase64(tree.root()) !== committedRoot) {
       throw new AuditError(

@@ -18,6 +18,7 @@ import { HttpDirectorySource } from '../src/directory-source.ts';
 import { StateStore, INITIAL_STATE } from '../src/state-store.ts';
 import { AuditError } from '../src/errors.ts';
 import { FixtureLog } from './fixture/log.ts';
+import { progressFor, SILENT_PROGRESS } from '../src/progress.ts';
 
 installNodeCrypto();
 
@@ -338,5 +339,30 @@ describe('StateStore', () => {
     expect(await codeAsync(StateStore.open(join(dir, 'nothing')))).toBe(
       'ERR_AUDIT_NOT_INITIALISED',
     );
+  });
+});
+
+describe('progress bar', () => {
+  it('draws on a terminal, throttled, and clears its line; stays silent when piped', () => {
+    let out = '';
+    const tty = { isTTY: true, columns: 100, write: (t: string) => ((out += t), true) };
+    const bar = progressFor(tty);
+    bar.start('replay', 10);
+    bar.update(1);
+    bar.update(2); // within 100 ms of the first: not drawn
+    bar.update(10, '5 inserts'); // the end is always drawn
+    bar.stop();
+    const frames = out.split('\r\x1b[2K').filter((f) => f !== '');
+    expect(frames).toHaveLength(2);
+    expect(frames[0]).toMatch(/^replay {5}\[#{2,4}\.+\] 1\/10 \d+\/s$/);
+    expect(frames[1]).toMatch(/^replay {5}\[#+\] 10\/10 \d+\/s 5 inserts$/);
+    expect(out.endsWith('\r\x1b[2K')).toBe(true);
+    let piped = '';
+    const quiet = progressFor({ isTTY: false, write: (t: string) => ((piped += t), true) });
+    quiet.start('replay', 3);
+    quiet.update(3);
+    quiet.stop();
+    expect(piped).toBe('');
+    expect(progressFor(tty, false)).toBe(SILENT_PROGRESS);
   });
 });
