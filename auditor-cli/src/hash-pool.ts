@@ -208,10 +208,20 @@ export class HashPool {
         piece(v & 0xffff);
         Atomics.add(ctl, DONE, 1);
       }
-      // Only pieces a worker claimed are left: wait for those.
+      // Only pieces a worker claimed are left: wait for those. A worker that died without
+      // throwing (killed thread, out of memory) would never report; give up after a minute
+      // without progress rather than hang.
+      let last = Atomics.load(ctl, DONE);
+      let since = performance.now();
       for (;;) {
         const done = Atomics.load(ctl, DONE);
         if (done >= n) break;
+        if (done !== last) {
+          last = done;
+          since = performance.now();
+        } else if (performance.now() - since > 60_000) {
+          throw new Error('HashPool: a hashing worker stopped responding');
+        }
         Atomics.wait(ctl, DONE, done, 1000);
       }
     } finally {
