@@ -4,6 +4,7 @@
  * through `runCli`: verified answers, absent accounts, tampered proofs, a lookup answered from a
  * fork of the log the auditor accepted, and owner monitoring that flags a version the owner did
  * not publish.
+ * @module
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

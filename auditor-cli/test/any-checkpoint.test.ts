@@ -2,6 +2,7 @@
  * `verify-checkpoint` logic against real checkpoints from other logs (sum.golang.org, Sigsum,
  * Tessera, transparency-dev/witness) and real witness cosignatures (Armored Witness, Sigsum test
  * witnesses), with the exact error codes of the failures.
+ * @module
  */
 import { describe, expect, it } from 'vitest';
 import { installNodeCrypto } from '@keytrail/server-kit';

@@ -2,6 +2,7 @@
  * Golden transcripts of the `keytrail-audit` executable (stdout, stderr, exit code) against the
  * fixture directory, with ports and temporary paths normalised. The transcripts under
  * `test/golden/` double as documentation of the CLI's output.
+ * @module
  */
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

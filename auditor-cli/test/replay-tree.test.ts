@@ -2,6 +2,7 @@
  * The auditor's replay tree and pruned tree against `@keytrail/core`'s PrefixTree (the one the
  * directory uses) and against each other: same roots for any key set, any batch split and any
  * insertion order; duplicates reported, never applied.
+ * @module
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';

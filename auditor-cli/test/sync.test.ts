@@ -2,6 +2,7 @@
  * The sync engine against the fixture directory over real HTTP: an honest log verifies,
  * incrementally, and every kind of misbehaviour is found, named, saved as evidence that
  * `verifyEvidence` confirms from the file alone, and leaves the state at the last good epoch.
+ * @module
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';

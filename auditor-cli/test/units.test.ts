@@ -2,6 +2,7 @@
  * Unit tests: the consistency-proof arithmetic behind fork evidence (against core's proof
  * generator), the trust file, strict parsing of the Directory HTTP API, and the state store's
  * crash recovery.
+ * @module
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
