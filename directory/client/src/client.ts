@@ -122,6 +122,9 @@ export interface MonitorReport {
   readonly alerts: readonly MonitorAlert[];
 }
 
+/** How far ahead of the client's clock an epoch timestamp may be. */
+const MAX_FUTURE_SKEW_MS = 60_000;
+
 const LOOKUP_PATH = (ref: AccountRef): string =>
   `/v1/tenants/${encodeURIComponent(ref.tenant)}/accounts/${encodeURIComponent(ref.account)}`;
 
@@ -325,6 +328,11 @@ export class DirectoryClient {
         'ERR_CHECKPOINT_STALE',
         'the newest epoch is older than the maximum checkpoint age',
       );
+    }
+    // A timestamp ahead of the clock would stretch freshness: a checkpoint signed "in the
+    // future" could be replayed until then.
+    if (-age > MAX_FUTURE_SKEW_MS) {
+      throw new ProofError('ERR_CHECKPOINT_STALE', 'the newest epoch is dated in the future');
     }
   }
 
