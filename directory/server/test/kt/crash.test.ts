@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@keytrail/server-kit/testing';
 import { bytes } from '@keytrail/core';
 import { DirectoryClient, encodeDeviceList } from '@keytrail/client';
-import { startServer, auditReplay, httpGet, type ServerProcess } from './process.ts';
+import { startServer, auditReplay, httpGet, freePort, type ServerProcess } from './process.ts';
 import { ADMIN, newDevice, deviceEntry, deviceJson } from './helpers.ts';
 
 let tdb: TestDatabase;
@@ -31,7 +31,7 @@ describe('crash', () => {
     'loses no acknowledged update across SIGKILLs, and the log verifies',
     { timeout: 240_000 },
     async () => {
-      const port = String(20_000 + Math.floor(Math.random() * 20_000));
+      const port = String(await freePort());
       const env = {
         DATABASE_URL: tdb.url,
         PORT: port,

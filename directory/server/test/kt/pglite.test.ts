@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytes } from '@keytrail/core';
 import { DirectoryClient } from '@keytrail/client';
-import { startServer, type ServerProcess } from './process.ts';
+import { startServer, freePort, type ServerProcess } from './process.ts';
 import { ADMIN, newDevice, deviceEntry, deviceJson } from './helpers.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'keytrail-pglite-'));
@@ -26,7 +26,7 @@ describe('PGlite (npm start without DATABASE_URL)', () => {
     async () => {
       const env = {
         DATA_DIR: dataDir,
-        PORT: String(40_000 + Math.floor(Math.random() * 10_000)),
+        PORT: String(await freePort()),
         ADMIN_TOKEN: ADMIN,
         EPOCH_MS: '50',
       };
