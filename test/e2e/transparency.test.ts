@@ -33,13 +33,15 @@ import {
   type WitnessKey,
 } from '@keytrail/witness';
 // @keytrail/directory has no package entry point (no src/index.ts), so its modules are imported by path.
-import { Directory } from '../../directory/server/src/kt/directory.ts';
-import { KtStore } from '../../directory/server/src/kt/store.ts';
-import { buildApp as buildDirectoryApp } from '../../directory/server/src/app.ts';
-import { WitnessCollector } from '../../directory/server/src/witnessing/collector.ts';
-import { parseWitnessPolicy } from '../../directory/server/src/witnessing/policy.ts';
-import { PgWitnessingStore } from '../../directory/server/src/witnessing/store.ts';
-import { attachLatePublisher } from '../../directory/server/src/witnessing/wiring.ts';
+import {
+  Directory,
+  KtStore,
+  buildApp as buildDirectoryApp,
+  WitnessCollector,
+  parseWitnessPolicy,
+  PgWitnessingStore,
+  attachLatePublisher,
+} from '@keytrail/directory';
 
 installNodeCrypto();
 

@@ -37,6 +37,10 @@ export interface DirectoryConfig {
   readonly rateLimit: number;
   /** Pino log level (LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** A C2SP tlog-policy file naming the witnesses and the quorum (WITNESS_POLICY). */
+  readonly witnessPolicy: string | undefined;
+  /** Whether the identity service runs (it needs KT_PUBLIC_URL and KT_IDENTITY_DATA_KEY). */
+  readonly identity: boolean;
 }
 
 const ORIGIN_RE = /^[A-Za-z0-9][A-Za-z0-9.\-_/:]{0,199}$/;
@@ -71,6 +75,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): D
     sequencer: r.bool('SEQUENCER', true),
     maxPending: r.int('MAX_PENDING', 200_000, 1, 100_000_000),
     rateLimit: r.int('RATE_LIMIT', 60_000, 1, 10_000_000),
+    witnessPolicy: r.string('WITNESS_POLICY'),
+    identity: r.string('KT_PUBLIC_URL') !== undefined,
     logLevel: r.oneOf(
       'LOG_LEVEL',
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],

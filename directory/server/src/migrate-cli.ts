@@ -1,6 +1,6 @@
 /**
- * `npm run migrate`: applies the directory's migrations, then the identity service's (when its
- * folder exists), to DATABASE_URL or the embedded database in DATA_DIR.
+ * `npm run migrate`: applies the directory's migrations, then the identity service's and the
+ * witness collector's, to DATABASE_URL or the embedded database in DATA_DIR.
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -14,8 +14,9 @@ export async function runMigrations(
   db: Parameters<typeof migrate>[0],
 ): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = { directory: await migrate(db, 'directory') };
-  if (existsSync(join(MIGRATIONS_ROOT, 'identity')))
-    out['identity'] = await migrate(db, 'identity');
+  for (const service of ['identity', 'witnessing']) {
+    if (existsSync(join(MIGRATIONS_ROOT, service))) out[service] = await migrate(db, service);
+  }
   return out;
 }
 
