@@ -10,7 +10,17 @@ const pureSources = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.keytrail/**', '**/.scratch/**', '**/.scratch-*/**', 'web/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/coverage/**',
+      '.keytrail/**',
+      '**/.scratch/**',
+      '**/.scratch-*/**',
+      'web/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
