@@ -5,6 +5,7 @@
  * @module
  */
 import { vrf } from '@keytrail/core';
+import { HttpError } from '@keytrail/server-kit';
 import {
   accountLabel,
   encodeLookupProof,
@@ -16,6 +17,9 @@ import {
 import type { KtStore, VersionRow } from './store.ts';
 import type { DirectoryState, Snapshot } from './state.ts';
 import type { VrfProver } from './vrf-prover.ts';
+
+/** Probes one history proof can carry: the prefix-proof encoding counts results in a byte. */
+export const MAX_HISTORY_PROBES = 255;
 
 /** A lookup answer before JSON encoding. */
 export interface BuiltLookup {
@@ -130,6 +134,14 @@ export class ProofBuilder {
       const rows = await this.#store.versions(ref.tenant, ref.account, snap.epoch);
       const byVersion = new Map(rows.map((r) => [r.version, r]));
       const probes = historyProbes(rows.map((r) => r.version));
+      if (probes.length > MAX_HISTORY_PROBES) {
+        // The KEYTRANS prefix-proof encoding counts its results in one byte.
+        throw new HttpError(
+          422,
+          'ERR_HISTORY_TOO_LONG',
+          `a history proof covers at most ${String(MAX_HISTORY_PROBES)} versions and probes; this account has ${String(rows.length)} versions`,
+        );
+      }
       const missing = probes.filter((p) => !p.included && !byVersion.get(p.version - 1));
       const proven = await this.#prover.prove(missing.map((p) => vrf.vrfInput(label, p.version)));
       const provenBy = new Map(missing.map((p, i) => [p.version, proven[i] as Uint8Array]));

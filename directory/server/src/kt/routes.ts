@@ -349,6 +349,7 @@ export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
           400: Err,
           401: Err,
           403: Err,
+          422: Err,
           503: Err,
         },
       },

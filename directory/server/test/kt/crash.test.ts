@@ -58,8 +58,10 @@ describe('crash', () => {
       const acked: Acked[] = [];
       let running = true;
       let n = 0;
+      // Bounded per account: a history proof covers at most 255 probes (MAX_HISTORY_PROBES).
       const writer = async (account: string): Promise<void> => {
-        while (running) {
+        let written = 0;
+        while (running && written++ < 150) {
           const list = [deviceEntry(newDevice(`w${n++}`), 'admin')];
           try {
             const res = await fetch(`${base}/v1/tenants/acme/accounts/${account}/devices`, {
