@@ -19,7 +19,7 @@ import { commitment, epoch as epochRecord, note, vrf } from '@keytrail/core';
 import { accountLabel } from '@keytrail/client';
 import type { Db, Queryable } from '@keytrail/server-kit';
 import { KtStore, SEQUENCER_LOCK, EPOCH_LOCK, type LeafUpdate, type PendingRow } from './store.ts';
-import type { DirectoryState } from './state.ts';
+import { readStoredEpoch, type DirectoryState } from './state.ts';
 import type { VrfProver } from './vrf-prover.ts';
 import { LOG_SIGNATURE_ONLY, type CheckpointCosigner } from './cosigner.ts';
 import type { DirectoryMetrics } from './metrics.ts';
@@ -224,20 +224,12 @@ export class Sequencer {
     const { store, state } = this.#o;
     const latest = await store.latestEpoch();
     while (state.epoch < latest) {
-      const e = state.epoch + 1;
-      const [encoded] = await store.records(e, e + 1);
-      const cpRow = await store.checkpoint(e + 1);
-      if (!encoded || !cpRow) throw new Error(`epoch ${e} missing`);
-      const record = epochRecord.decodeEpochRecord(encoded);
-      const inserts = (await store.epochInserts(e, undefined, 0x7fffffff)).map((x) => ({
-        key: x.label,
-        commitment: x.commitment,
-      }));
+      const { record, encoded, inserts, note } = await readStoredEpoch(store, state.epoch + 1);
       const open = state.hold();
       try {
         state.tree.insertBatch(inserts);
         state.append(record, encoded);
-        await this.#publish(record, cpRow.note);
+        await this.#publish(record, note);
       } catch (err) {
         await state.reload(store);
         throw err;

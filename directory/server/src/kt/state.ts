@@ -167,20 +167,12 @@ export class DirectoryState {
     const target = (r.rows[0]?.size ?? 0) - 1;
     let applied = 0;
     while (this.epoch < target) {
-      const e = this.epoch + 1;
-      const [encoded] = await store.records(e, e + 1);
-      const cpRow = await store.checkpoint(e + 1);
-      if (!encoded || !cpRow) throw new Error(`epoch ${e} missing`);
-      const record = epochRecord.decodeEpochRecord(encoded);
-      const inserts = (await store.epochInserts(e, undefined, 0x7fffffff)).map((x) => ({
-        key: x.label,
-        commitment: x.commitment,
-      }));
+      const { record, encoded, inserts, note } = await readStoredEpoch(store, this.epoch + 1);
       const release = this.hold();
       try {
         this.tree.insertBatch(inserts);
         this.append(record, encoded);
-        this.release(record, cpRow.note);
+        this.release(record, note);
       } finally {
         release();
       }
@@ -198,4 +190,27 @@ export class DirectoryState {
       extensions: [],
     });
   }
+}
+
+/** One committed epoch as stored: its record, its inserts and its checkpoint note. */
+export interface StoredEpoch {
+  readonly record: epochRecord.EpochRecord;
+  readonly encoded: Uint8Array;
+  readonly inserts: { key: Uint8Array; commitment: Uint8Array }[];
+  readonly note: string;
+}
+
+/**
+ * Reads epoch `e` back from storage, for a sequencer that takes over and for read replicas.
+ * @throws Error when the epoch's record or checkpoint is missing.
+ */
+export async function readStoredEpoch(store: KtStore, e: number): Promise<StoredEpoch> {
+  const [encoded] = await store.records(e, e + 1);
+  const cpRow = await store.checkpoint(e + 1);
+  if (!encoded || !cpRow) throw new Error(`epoch ${String(e)} missing`);
+  const inserts = (await store.epochInserts(e, undefined, 0x7fffffff)).map((x) => ({
+    key: x.label,
+    commitment: x.commitment,
+  }));
+  return { record: epochRecord.decodeEpochRecord(encoded), encoded, inserts, note: cpRow.note };
 }
