@@ -38,7 +38,7 @@ import {
 
 const ADMIN = 'bench-admin-token-0123456789';
 
-async function seed(db: Db, n: number): Promise<void> {
+export async function seed(db: Db, n: number): Promise<void> {
   const store = new KtStore(db);
   const s = await store.initSettings('bench.example/directory', randomBytes(32), randomBytes(32));
   await db.query("INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')");
@@ -90,7 +90,7 @@ const device = (id: string): Device => ({
   addedBy: 'admin',
 });
 
-async function throughput(
+export async function throughput(
   dir: Directory,
   accounts: number,
   seconds: number,

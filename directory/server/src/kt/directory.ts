@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '@keytrail/server-kit';
 import { KtStore } from './store.ts';
 import { DirectoryState, type Identity } from './state.ts';
-import { NativeVrfProver, type VrfProver } from './vrf-prover.ts';
+import { createFastProver, type VrfProver } from './vrf-prover.ts';
 import { VrfWorkerPool } from './vrf-pool.ts';
 import { Sequencer, type Logger, type SequencerOptions } from './sequencer.ts';
 import { WriteService } from './writes.ts';
@@ -109,7 +109,7 @@ export class Directory {
     const prover: VrfProver =
       workers > 0
         ? new VrfWorkerPool(settings.vrfSecret, workers)
-        : new NativeVrfProver(settings.vrfSecret);
+        : createFastProver(settings.vrfSecret);
     const metrics = createMetrics();
     const sequencer =
       o.sequencer === false

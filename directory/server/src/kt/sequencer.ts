@@ -20,7 +20,7 @@ import { accountLabel } from '@keytrail/client';
 import type { Db, Queryable } from '@keytrail/server-kit';
 import { KtStore, SEQUENCER_LOCK, EPOCH_LOCK, type LeafUpdate, type PendingRow } from './store.ts';
 import { readStoredEpoch, type DirectoryState } from './state.ts';
-import type { VrfProver } from './vrf-prover.ts';
+import type { VrfOutput, VrfProver } from './vrf-prover.ts';
 import { LOG_SIGNATURE_ONLY, type CheckpointCosigner } from './cosigner.ts';
 import type { DirectoryMetrics } from './metrics.ts';
 
@@ -282,11 +282,11 @@ export class Sequencer {
       }
     }
     const started = performance.now();
-    const proofs = await this.#o.prover.prove(want.map((w) => w.alpha));
+    const proven = await this.#o.prover.proveWithOutputs(want.map((w) => w.alpha));
     this.#o.metrics?.vrfSeconds.observe((performance.now() - started) / 1000);
     want.forEach((w, i) => {
-      const proof = proofs[i] as Uint8Array;
-      out.set(w.key, { label: vrf.proofToHash(proof).slice(0, vrf.KT_OUTPUT_SIZE), proof });
+      const r = proven[i] as VrfOutput;
+      out.set(w.key, { label: r.output.slice(0, vrf.KT_OUTPUT_SIZE), proof: r.proof });
     });
     return out;
   }

@@ -5,10 +5,15 @@
  */
 import { Worker } from 'node:worker_threads';
 import { vrf } from '@keytrail/core';
-import { NativeVrfProver, type VrfProver } from './vrf-prover.ts';
+import {
+  createFastProver,
+  type SyncVrfProver,
+  type VrfOutput,
+  type VrfProver,
+} from './vrf-prover.ts';
 
 interface Pending {
-  resolve: (proofs: Uint8Array[]) => void;
+  resolve: (results: VrfOutput[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -19,7 +24,7 @@ const INLINE_BELOW = 4;
 export class VrfWorkerPool implements VrfProver {
   readonly publicKey: Uint8Array;
   readonly #workers: Worker[];
-  readonly #inline: NativeVrfProver;
+  readonly #inline: SyncVrfProver;
   readonly #pending = new Map<number, Pending>();
   #next = 0;
 
@@ -29,7 +34,7 @@ export class VrfWorkerPool implements VrfProver {
    */
   constructor(secretKey: Uint8Array, threads: number) {
     this.publicKey = vrf.publicKey(secretKey);
-    this.#inline = new NativeVrfProver(secretKey);
+    this.#inline = createFastProver(secretKey);
     const fromSource = import.meta.url.endsWith('.ts');
     const url = new URL(`./vrf-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
     this.#workers = Array.from({ length: Math.max(1, threads) }, () => {
@@ -40,10 +45,10 @@ export class VrfWorkerPool implements VrfProver {
             { eval: true, workerData: { secretKey }, execArgv: ['--conditions=@keytrail/source'] },
           )
         : new Worker(url, { workerData: { secretKey } });
-      w.on('message', (msg: { id: number; proofs: Uint8Array[] }) => {
+      w.on('message', (msg: { id: number; results: VrfOutput[] }) => {
         const p = this.#pending.get(msg.id);
         this.#pending.delete(msg.id);
-        p?.resolve(msg.proofs);
+        p?.resolve(msg.results);
       });
       w.on('error', (err) => {
         for (const p of this.#pending.values()) p.reject(err);
@@ -53,7 +58,7 @@ export class VrfWorkerPool implements VrfProver {
     });
   }
 
-  #send(worker: Worker, alphas: Uint8Array[]): Promise<Uint8Array[]> {
+  #send(worker: Worker, alphas: Uint8Array[]): Promise<VrfOutput[]> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -62,7 +67,11 @@ export class VrfWorkerPool implements VrfProver {
   }
 
   async prove(alphas: readonly Uint8Array[]): Promise<Uint8Array[]> {
-    if (alphas.length < INLINE_BELOW) return this.#inline.prove(alphas);
+    return (await this.proveWithOutputs(alphas)).map((r) => r.proof);
+  }
+
+  async proveWithOutputs(alphas: readonly Uint8Array[]): Promise<VrfOutput[]> {
+    if (alphas.length < INLINE_BELOW) return this.#inline.proveMany(alphas);
     const n = this.#workers.length;
     const chunk = Math.ceil(alphas.length / n);
     const parts = await Promise.all(
@@ -71,7 +80,7 @@ export class VrfWorkerPool implements VrfProver {
         return slice.length === 0 ? Promise.resolve([]) : this.#send(w, slice);
       }),
     );
-    return parts.flat().map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+    return parts.flat();
   }
 
   async close(): Promise<void> {

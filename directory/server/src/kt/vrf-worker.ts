@@ -1,13 +1,13 @@
 /**
- * Worker-thread entry of {@link VrfWorkerPool}: a {@link NativeVrfProver} answering batches.
+ * Worker-thread entry of {@link VrfWorkerPool}: the fastest available prover answering batches.
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { NativeVrfProver } from './vrf-prover.ts';
+import { createFastProver } from './vrf-prover.ts';
 
 const { secretKey } = workerData as { secretKey: Uint8Array };
-const prover = new NativeVrfProver(secretKey);
+const prover = createFastProver(secretKey);
 parentPort?.on('message', (msg: { id: number; alphas: Uint8Array[] }) => {
-  const proofs = msg.alphas.map((a) => prover.proveOne(a));
-  parentPort?.postMessage({ id: msg.id, proofs });
+  const results = prover.proveMany(msg.alphas);
+  parentPort?.postMessage({ id: msg.id, results });
 });

@@ -1,12 +1,19 @@
 /**
- * The native (sodium-native) VRF prover and its worker pool produce proofs byte-identical to
+ * The native VRF provers (the `native/vrf_prove.c` addon and sodium-native) and the worker pool
+ * produce proofs byte-identical to
  * `@keytrail/core`'s reference prover: RFC 9381 Appendix B.3 Examples 16–18 (Example 17 needs
  * the try-and-increment retry), and random keys and inputs.
  */
 import { describe, it, expect, afterAll } from 'vitest';
 import fc from 'fast-check';
 import { vrf, bytes } from '@keytrail/core';
-import { NativeVrfProver, NobleVrfProver } from '../../src/kt/vrf-prover.ts';
+import {
+  AddonVrfProver,
+  NativeVrfProver,
+  NobleVrfProver,
+  createFastProver,
+  vrfAddonStatus,
+} from '../../src/kt/vrf-prover.ts';
 import { VrfWorkerPool } from '../../src/kt/vrf-pool.ts';
 
 // source: RFC 9381 Appendix B.3, Examples 16-18 (ECVRF-EDWARDS25519-SHA512-TAI, suite 0x03)
@@ -46,7 +53,33 @@ describe('native VRF prover', () => {
       expect(bytes.toHex(native.proveOne(alpha))).toBe(v.pi);
       const [fromNoble] = await new NobleVrfProver(sk).prove([alpha]);
       expect(bytes.toHex(fromNoble ?? new Uint8Array())).toBe(v.pi);
+      const [fromAddon] = await new AddonVrfProver(sk).prove([alpha]);
+      expect(bytes.toHex(fromAddon ?? new Uint8Array())).toBe(v.pi);
     }
+  });
+
+  it('the addon is built and chosen (npm test builds it; a silent fallback would halve throughput)', () => {
+    expect(vrfAddonStatus()).toEqual({ loaded: true, reason: 'native addon (libsodium ref10)' });
+    expect(createFastProver(new Uint8Array(32))).toBeInstanceOf(AddonVrfProver);
+  });
+
+  it('the addon is byte-identical to core for random keys and batches of any input lengths', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }),
+        (sk, alphas) => {
+          const results = new AddonVrfProver(sk).proveMany(alphas);
+          expect(results.map((r) => bytes.toHex(r.proof))).toEqual(
+            alphas.map((a) => bytes.toHex(vrf.prove(sk, a))),
+          );
+          expect(results.map((r) => bytes.toHex(r.output))).toEqual(
+            alphas.map((a) => bytes.toHex(vrf.proofToHash(vrf.prove(sk, a)))),
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('is byte-identical to core for random keys and inputs', () => {
@@ -64,6 +97,16 @@ describe('native VRF prover', () => {
     );
   });
 
+  it('sodium-native and noble outputs (β) equal core proofToHash', async () => {
+    const sk = crypto.getRandomValues(new Uint8Array(32));
+    const alphas = Array.from({ length: 8 }, (_, i) => bytes.utf8(`alpha-${i}`));
+    const expected = alphas.map((a) => bytes.toHex(vrf.proofToHash(vrf.prove(sk, a))));
+    for (const prover of [new NativeVrfProver(sk), new NobleVrfProver(sk)]) {
+      const results = await prover.proveWithOutputs(alphas);
+      expect(results.map((r) => bytes.toHex(r.output))).toEqual(expected);
+    }
+  });
+
   it('the worker pool returns the same proofs, in order, and they verify', async () => {
     const sk = crypto.getRandomValues(new Uint8Array(32));
     const pool = new VrfWorkerPool(sk, 2);
@@ -74,6 +117,13 @@ describe('native VRF prover', () => {
     proofs.forEach((p, i) => {
       expect(bytes.toHex(p)).toBe(bytes.toHex(vrf.prove(sk, alphas[i] as Uint8Array)));
       vrf.verify(pool.publicKey, alphas[i] as Uint8Array, p);
+    });
+    const withOutputs = await pool.proveWithOutputs(alphas);
+    withOutputs.forEach((r, i) => {
+      expect(bytes.toHex(r.proof)).toBe(bytes.toHex(proofs[i] ?? new Uint8Array()));
+      expect(bytes.toHex(r.output)).toBe(
+        bytes.toHex(vrf.verify(pool.publicKey, alphas[i] as Uint8Array, r.proof)),
+      );
     });
   });
 });
