@@ -19,14 +19,19 @@
  *   uint32 version; uint64 epoch; opaque opening[16]; opaque value<0..2^32-1>;
  * } HistoryEntry;
  * struct {
- *   uint8  format = 1;
+ *   uint8  format = 2;
  *   opaque epoch_record[85];
- *   HistoryEntry entries<0..2^32-1>;         // sorted by version, distinct
+ *   HistoryEntry entries<0..2^32-1>;         // sorted by version, distinct, ≤ 100,000
  *   opaque vrf_proofs[n][80];                // probes: historyProbes(entries' versions)
- *   PrefixProof prefix;
+ *   uint16 batch_count;                      // exactly ⌈n / 255⌉
+ *   PrefixProof prefix[batch_count];         // batch i: probes [255·i, min(255·i + 255, n)),
+ *                                            // each against the record's prefix root
  *   opaque log_inclusion<0..2^8-1>;
  * } HistoryProof;
  * ```
+ * A `PrefixProof` counts its results in one byte (KEYTRANS as katie encodes it), so an owner
+ * history, which has one probe per version, is split into batches of at most 255 probes, each
+ * its own batch proof against the one root. Format 1 (a single `PrefixProof`) is not accepted.
  * The value (the device list) travels next to the proof; the checkpoint note too.
  * @module
  */
@@ -46,11 +51,21 @@ import { lookupProbes, historyProbes, type Probe, MAX_VERSION } from './ladder.t
 
 type BatchPrefixProof = prefixTree.PrefixProof;
 
-/** Format byte of both proofs. */
+/** Format byte of lookup proofs. */
 export const PROOF_FORMAT = 1;
+/** Format byte of owner-history proofs: 2, split into prefix-proof batches. */
+export const HISTORY_PROOF_FORMAT = 2;
+/** Probes per prefix proof of a history: `PrefixProof` counts its results in a uint8. */
+export const HISTORY_BATCH_PROBES = 255;
+/**
+ * Most versions one history proof may list. Decoders refuse more, so a directory must not
+ * send more (the server answers 422 `ERR_HISTORY_TOO_LONG`). It bounds the work an answer can
+ * demand: with at most 65 absent ladder probes, ⌈(100,000 + 65) / 255⌉ = 393 batches, far below
+ * the uint16 batch count.
+ */
+export const MAX_HISTORY_VERSIONS = 100_000;
 const VRF_PROOF_SIZE = 80;
 const OPENING_SIZE = 16;
-const MAX_HISTORY = 100_000;
 /** Largest value (an encoded device list) a proof may carry. */
 export const MAX_VALUE: number = 1 << 20;
 
@@ -80,14 +95,38 @@ export interface HistoryProof {
   readonly record: epoch.EpochRecord;
   readonly entries: readonly HistoryEntry[];
   readonly vrfProofs: readonly Uint8Array[];
-  readonly prefix: BatchPrefixProof;
+  /**
+   * One batch prefix proof per {@link HISTORY_BATCH_PROBES} probes, in probe order, each
+   * against the record's prefix root: see {@link historyBatches}.
+   */
+  readonly prefixes: readonly BatchPrefixProof[];
   readonly logInclusion: readonly Uint8Array[];
+}
+
+/**
+ * Splits a history's probes (or anything in probe order: search keys, VRF proofs) into the
+ * batches its proof carries, {@link HISTORY_BATCH_PROBES} each, the last one shorter.
+ * @example
+ * ```ts
+ * const prefixes = historyBatches(keys).map((batch) => tree.proveMany(batch));
+ * ```
+ */
+export function historyBatches<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += HISTORY_BATCH_PROBES) {
+    out.push(items.slice(i, i + HISTORY_BATCH_PROBES));
+  }
+  return out;
+}
+
+function writeLog(w: encoding.Writer, log: readonly Uint8Array[]): void {
+  w.u8(log.length);
+  for (const h of log) w.fixed(h, 32);
 }
 
 function writeTail(w: encoding.Writer, prefix: BatchPrefixProof, log: readonly Uint8Array[]): void {
   prefixTree.writeProof(w, prefix);
-  w.u8(log.length);
-  for (const h of log) w.fixed(h, 32);
+  writeLog(w, log);
 }
 
 function readLog(r: encoding.Reader): Uint8Array[] {
@@ -166,18 +205,41 @@ export function decodeLookupProof(data: Uint8Array): LookupProof {
   });
 }
 
-/** Encodes an owner-history proof. @throws RangeError on inconsistent input. */
+/**
+ * Encodes an owner-history proof.
+ * @throws RangeError on inconsistent input: more than {@link MAX_HISTORY_VERSIONS} entries,
+ *   versions not sorted and distinct, or VRF proofs or prefix batches that do not match the
+ *   probes (one batch per {@link HISTORY_BATCH_PROBES}, each with one result per probe).
+ */
 export function encodeHistoryProof(p: HistoryProof): Uint8Array {
+  if (p.entries.length > MAX_HISTORY_VERSIONS) {
+    throw new RangeError(`encodeHistoryProof: more than ${String(MAX_HISTORY_VERSIONS)} versions`);
+  }
+  p.entries.forEach((e, i) => {
+    const prev = p.entries[i - 1];
+    if (prev !== undefined && prev.version >= e.version) {
+      throw new RangeError('encodeHistoryProof: versions must be sorted and distinct');
+    }
+  });
   const probes = historyProbes(p.entries.map((e) => e.version));
   if (p.vrfProofs.length !== probes.length)
     throw new RangeError('encodeHistoryProof: wrong number of VRF proofs');
+  const batches = historyBatches(probes);
+  if (
+    p.prefixes.length !== batches.length ||
+    batches.some((b, i) => p.prefixes[i]?.results.length !== b.length)
+  ) {
+    throw new RangeError('encodeHistoryProof: prefix proofs do not match the probe batches');
+  }
   const w = new encoding.Writer();
-  w.u8(PROOF_FORMAT).bytes(epochRecord.encodeEpochRecord(p.record)).u32(p.entries.length);
+  w.u8(HISTORY_PROOF_FORMAT).bytes(epochRecord.encodeEpochRecord(p.record)).u32(p.entries.length);
   for (const e of p.entries) {
     w.u32(e.version).u64(e.epoch).fixed(e.opening, OPENING_SIZE).opaque32(e.value);
   }
   for (const v of p.vrfProofs) w.fixed(v, VRF_PROOF_SIZE);
-  writeTail(w, p.prefix, p.logInclusion);
+  w.u16(p.prefixes.length);
+  for (const prefix of p.prefixes) prefixTree.writeProof(w, prefix);
+  writeLog(w, p.logInclusion);
   return w.finish();
 }
 
@@ -185,10 +247,10 @@ export function encodeHistoryProof(p: HistoryProof): Uint8Array {
 export function decodeHistoryProof(data: Uint8Array): HistoryProof {
   return decoding(() => {
     const r = new encoding.Reader(data);
-    if (r.u8() !== PROOF_FORMAT) throw malformed('unknown proof format');
+    if (r.u8() !== HISTORY_PROOF_FORMAT) throw malformed('unknown history proof format');
     const record = epochRecord.decodeEpochRecord(r.fixed(epochRecord.EPOCH_RECORD_SIZE));
     const count = r.u32();
-    if (count > MAX_HISTORY) throw malformed('too many versions');
+    if (count > MAX_HISTORY_VERSIONS) throw malformed('too many versions');
     const entries: HistoryEntry[] = [];
     for (let i = 0; i < count; i++) {
       const version = r.u32();
@@ -205,11 +267,17 @@ export function decodeHistoryProof(data: Uint8Array): HistoryProof {
     }
     const probes = historyProbes(entries.map((e) => e.version));
     const vrfProofs = probes.map(() => r.fixed(VRF_PROOF_SIZE));
-    const prefix = prefixTree.readProof(r);
-    if (prefix.results.length !== probes.length) throw malformed('wrong number of prefix results');
+    // The batch layout follows from the probes; the count is checked before any batch is read.
+    const batches = historyBatches(probes);
+    if (r.u16() !== batches.length) throw malformed('wrong number of prefix proof batches');
+    const prefixes = batches.map((batch) => {
+      const prefix = prefixTree.readProof(r);
+      if (prefix.results.length !== batch.length) throw malformed('wrong number of prefix results');
+      return prefix;
+    });
     const logInclusion = readLog(r);
     r.end();
-    return { record, entries, vrfProofs, prefix, logInclusion };
+    return { record, entries, vrfProofs, prefixes, logInclusion };
   });
 }
 
@@ -251,9 +319,12 @@ export function verifyVrfProofs(
   });
 }
 
-function checkLadder(probes: readonly Probe[], prefix: BatchPrefixProof): void {
+function checkLadder(
+  probes: readonly Probe[],
+  results: readonly prefixTree.PrefixSearchResult[],
+): void {
   probes.forEach((p, i) => {
-    const found = prefix.results[i]?.type === 'inclusion';
+    const found = results[i]?.type === 'inclusion';
     if (found !== p.included) {
       throw new ProofError(
         'ERR_LADDER',
@@ -264,17 +335,15 @@ function checkLadder(probes: readonly Probe[], prefix: BatchPrefixProof): void {
 }
 
 /**
- * Checks the prefix proof against the record's root, and the record's inclusion as the last
- * leaf of the checkpoint's tree (an older record would serve a stale value).
- * @throws ProofError `ERR_PREFIX_PROOF`, `ERR_LOG_INCLUSION`
+ * Checks that a batch prefix proof leads to the record's root for these searches.
+ * @throws ProofError `ERR_PREFIX_PROOF`
  */
-function verifyBinding(
-  ctx: ProofContext,
-  keys: Uint8Array[],
+function verifyPrefix(
+  keys: readonly Uint8Array[],
   prefix: BatchPrefixProof,
-  leafCommitments: (Uint8Array | undefined)[],
+  leafCommitments: readonly (Uint8Array | undefined)[],
   record: epoch.EpochRecord,
-  logInclusion: readonly Uint8Array[],
+  what: string,
 ): void {
   const searches = keys.map((key, i) => {
     const c = leafCommitments[i];
@@ -285,13 +354,25 @@ function verifyBinding(
     root = prefixTree.evaluate(searches, prefix);
   } catch (err) {
     if (err instanceof KtError) {
-      throw new ProofError('ERR_PREFIX_PROOF', 'prefix proof does not hold', { cause: err });
+      throw new ProofError('ERR_PREFIX_PROOF', `${what} does not hold`, { cause: err });
     }
     throw err;
   }
   if (!bytes.equalBytes(root, record.prefixRoot)) {
-    throw new ProofError('ERR_PREFIX_PROOF', 'prefix proof does not lead to the epoch record root');
+    throw new ProofError('ERR_PREFIX_PROOF', `${what} does not lead to the epoch record root`);
   }
+}
+
+/**
+ * Checks the record's inclusion as the last leaf of the checkpoint's tree (an older record
+ * would serve a stale value).
+ * @throws ProofError `ERR_LOG_INCLUSION`
+ */
+function verifyRecord(
+  ctx: ProofContext,
+  record: epoch.EpochRecord,
+  logInclusion: readonly Uint8Array[],
+): void {
   // The record must be the checkpoint's newest epoch: an older one would serve a stale value.
   if (record.epoch !== ctx.size - 1) {
     throw new ProofError(
@@ -337,7 +418,7 @@ export function verifyLookupProof(
     throw malformed('a value goes with a version');
   }
   const keys = verifyVrfProofs(ctx, probes, proof.vrfProofs);
-  checkLadder(probes, proof.prefix);
+  checkLadder(probes, proof.prefix.results);
   // The greatest version's commitment is recomputed from its opening and the value, so the
   // value is bound by the prefix tree itself (KEYTRANS sends no target commitment either).
   const leafCommitments: (Uint8Array | undefined)[] = [];
@@ -348,18 +429,33 @@ export function verifyLookupProof(
       leafCommitments.push(commitments.commit(proof.opening, ctx.label, p.version, value));
     } else leafCommitments.push(proof.commitments[ci++]);
   }
-  verifyBinding(ctx, keys, proof.prefix, leafCommitments, proof.record, proof.logInclusion);
+  verifyPrefix(keys, proof.prefix, leafCommitments, proof.record, 'prefix proof');
+  verifyRecord(ctx, proof.record, proof.logInclusion);
 }
 
 /**
  * Verifies an owner-history proof: every listed version is present with its value, and the
- * versions of the full ladder of the greatest one that are not listed are absent.
- * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_PREFIX_PROOF`, `ERR_LOG_INCLUSION`
+ * versions of the full ladder of the greatest one that are not listed are absent. Each batch of
+ * {@link HISTORY_BATCH_PROBES} probes has its own prefix proof, and every one of them must lead
+ * to the record's prefix root.
+ * @throws ProofError `ERR_VRF_PROOF`, `ERR_LADDER`, `ERR_PREFIX_PROOF`, `ERR_LOG_INCLUSION`;
+ *   MalformedResponseError `ERR_RESPONSE_MALFORMED` if the batches do not match the probes (a
+ *   proof that did not come from {@link decodeHistoryProof}).
  */
 export function verifyHistoryProof(ctx: ProofContext, proof: HistoryProof): void {
   const probes = historyProbes(proof.entries.map((e) => e.version));
+  const batches = historyBatches(probes);
+  if (
+    proof.prefixes.length !== batches.length ||
+    batches.some((b, i) => proof.prefixes[i]?.results.length !== b.length)
+  ) {
+    throw malformed('prefix proof batches do not match the probes');
+  }
   const keys = verifyVrfProofs(ctx, probes, proof.vrfProofs);
-  checkLadder(probes, proof.prefix);
+  checkLadder(
+    probes,
+    proof.prefixes.flatMap((prefix) => prefix.results),
+  );
   const byVersion = new Map(proof.entries.map((e) => [e.version, e]));
   const leafCommitments = probes.map((p) => {
     const e = byVersion.get(p.version);
@@ -367,5 +463,17 @@ export function verifyHistoryProof(ctx: ProofContext, proof: HistoryProof): void
       ? commitments.commit(e.opening, ctx.label, e.version, e.value)
       : undefined;
   });
-  verifyBinding(ctx, keys, proof.prefix, leafCommitments, proof.record, proof.logInclusion);
+  const keyBatches = historyBatches(keys);
+  const commitmentBatches = historyBatches(leafCommitments);
+  // Every batch against the one root: together they are one proof of all the probes.
+  proof.prefixes.forEach((prefix, i) => {
+    verifyPrefix(
+      keyBatches[i] ?? [],
+      prefix,
+      commitmentBatches[i] ?? [],
+      proof.record,
+      `prefix proof batch ${String(i)}`,
+    );
+  });
+  verifyRecord(ctx, proof.record, proof.logInclusion);
 }

@@ -1,7 +1,8 @@
 /**
- * Builds lookup and owner-history proofs (`@keytrail/client` proof.ts formats) from the
- * released snapshot: stored VRF proofs (never re-proved for stored versions), stored openings
- * and commitments, one batched prefix-tree proof and the epoch record's log inclusion.
+ * Builds lookup and owner-history proofs (`@keytrail/client` proof.ts formats, PROTOCOL.md §6)
+ * from the released snapshot: stored VRF proofs (never re-proved for stored versions), stored
+ * openings and commitments, batched prefix-tree proofs (one for a lookup; one per 255 probes
+ * for a history, all against the snapshot's root) and the epoch record's log inclusion.
  * @module
  */
 import { vrf } from '@keytrail/core';
@@ -12,14 +13,13 @@ import {
   encodeHistoryProof,
   lookupProbes,
   historyProbes,
+  historyBatches,
+  MAX_HISTORY_VERSIONS,
   type AccountRef,
 } from '@keytrail/client';
 import type { KtStore, VersionRow } from './store.ts';
 import type { DirectoryState, Snapshot } from './state.ts';
 import type { VrfProver } from './vrf-prover.ts';
-
-/** Probes one history proof can carry: the prefix-proof encoding counts results in a byte. */
-export const MAX_HISTORY_PROBES = 255;
 
 /** A lookup answer before JSON encoding. */
 export interface BuiltLookup {
@@ -127,21 +127,24 @@ export class ProofBuilder {
     });
   }
 
-  /** The owner's full history against the released snapshot. */
+  /**
+   * The owner's full history against the released snapshot.
+   * @throws HttpError 422 `ERR_HISTORY_TOO_LONG` for more than `MAX_HISTORY_VERSIONS` versions.
+   */
   async history(ref: AccountRef): Promise<BuiltHistory | undefined> {
     const label = accountLabel(ref);
     return this.#withSnapshot(async (snap) => {
       const rows = await this.#store.versions(ref.tenant, ref.account, snap.epoch);
-      const byVersion = new Map(rows.map((r) => [r.version, r]));
-      const probes = historyProbes(rows.map((r) => r.version));
-      if (probes.length > MAX_HISTORY_PROBES) {
-        // The KEYTRANS prefix-proof encoding counts its results in one byte.
+      if (rows.length > MAX_HISTORY_VERSIONS) {
+        // Clients refuse a longer history proof (it bounds the work one answer can demand).
         throw new HttpError(
           422,
           'ERR_HISTORY_TOO_LONG',
-          `a history proof covers at most ${String(MAX_HISTORY_PROBES)} versions and probes; this account has ${String(rows.length)} versions`,
+          `a history proof lists at most ${String(MAX_HISTORY_VERSIONS)} versions; this account has ${String(rows.length)}`,
         );
       }
+      const byVersion = new Map(rows.map((r) => [r.version, r]));
+      const probes = historyProbes(rows.map((r) => r.version));
       const missing = probes.filter((p) => !p.included && !byVersion.get(p.version - 1));
       const proven = await this.#prover.prove(missing.map((p) => vrf.vrfInput(label, p.version)));
       const provenBy = new Map(missing.map((p, i) => [p.version, proven[i] as Uint8Array]));
@@ -173,7 +176,9 @@ export class ProofBuilder {
           record: now.record,
           entries,
           vrfProofs,
-          prefix: this.#state.tree.proveMany(keys),
+          // One batch proof per 255 probes (a PrefixProof counts results in a byte), all
+          // against the tree of `now`, whose root the record carries.
+          prefixes: historyBatches(keys).map((batch) => this.#state.tree.proveMany(batch)),
           logInclusion: this.#log(now.epoch),
         });
         return { versions: entries, proof, checkpoint: now.note, epoch: now.epoch };

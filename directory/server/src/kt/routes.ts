@@ -337,13 +337,15 @@ export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
       schema: {
         tags: ['accounts'],
         summary: "The owner's full history: every version with its epoch and proofs (owner only)",
+        description:
+          'The proof carries one prefix-tree batch proof per 255 probes. An account with more than 100,000 versions (MAX_HISTORY_VERSIONS) is answered with 422 ERR_HISTORY_TOO_LONG.',
         params: AccountParams,
         response: {
           200: Type.Object({
             versions: Type.Array(
               Type.Object({ version: Type.Integer(), epoch: Type.Integer(), value: Type.String() }),
             ),
-            proof: Type.String({ description: 'base64 HistoryProof (PROTOCOL.md §6)' }),
+            proof: Type.String({ description: 'base64 HistoryProof, format 2 (PROTOCOL.md §6)' }),
             checkpoint: Type.String(),
           }),
           400: Err,

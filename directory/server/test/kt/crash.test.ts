@@ -58,7 +58,8 @@ describe('crash', () => {
       const acked: Acked[] = [];
       let running = true;
       let n = 0;
-      // Bounded per account: a history proof covers at most 255 probes (MAX_HISTORY_PROBES).
+      // Bounded per account. The bound kept histories under the former 255-probe limit of a
+      // history proof; proofs are batched now, so it only keeps the run short.
       const writer = async (account: string): Promise<void> => {
         let written = 0;
         while (running && written++ < 150) {

@@ -462,7 +462,7 @@ describe('lying server: owner history', () => {
       ...p,
       entries: hidden,
       vrfProofs: proofs,
-      prefix: h.dir.state.tree.proveMany(keys),
+      prefixes: [h.dir.state.tree.proveMany(keys)],
     });
     muts.push([
       'a version hidden',
@@ -481,16 +481,20 @@ describe('lying server: owner history', () => {
         ),
       );
     });
-    p.prefix.elements.forEach((_, i) => {
+    expect(p.prefixes).toHaveLength(1);
+    const [prefix] = p.prefixes as [prefixTree.PrefixProof];
+    prefix.elements.forEach((_, i) => {
       muts.push(
         historyMutation(
           `prefix element ${i}`,
           (q) => ({
             ...q,
-            prefix: {
-              ...q.prefix,
-              elements: replaceAt(q.prefix.elements, i, flip(q.prefix.elements[i] as Uint8Array)),
-            },
+            prefixes: [
+              {
+                ...prefix,
+                elements: replaceAt(prefix.elements, i, flip(prefix.elements[i] as Uint8Array)),
+              },
+            ],
           }),
           'ERR_PREFIX_PROOF',
         ),

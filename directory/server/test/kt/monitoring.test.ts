@@ -164,7 +164,7 @@ describe('owner monitoring', () => {
         ...hp,
         entries,
         vrfProofs: proofs,
-        prefix: h.dir.state.tree.proveMany(proofs.map((x) => vrf.proofToHash(x).slice(0, 32))),
+        prefixes: [h.dir.state.tree.proveMany(proofs.map((x) => vrf.proofToHash(x).slice(0, 32)))],
       });
       const liar = clientFor(
         h,
