@@ -437,8 +437,8 @@ export class DirectoryClient {
       if (!listed.has(version)) alerts.push({ kind: 'missing-version', version });
     }
     alerts.sort((a, b) => a.version - b.version);
-    const greatestVersion =
-      versions.length === 0 ? -1 : Math.max(...versions.map((v) => v.version));
+    // Entries are sorted by version (decodeHistoryProof enforces it); no spread of a long list.
+    const greatestVersion = versions[versions.length - 1]?.version ?? -1;
     return { greatestVersion, versions, alerts };
   }
 }

@@ -80,7 +80,14 @@ export function lookupProbes(t: number): Probe[] {
  */
 export function historyProbes(versions: readonly number[]): Probe[] {
   const listed = new Set(versions);
-  const t = versions.length === 0 ? -1 : Math.max(...versions);
+  // A loop, not Math.max(...versions): spreading a long history overflows the call stack.
+  let t = -1;
+  for (const v of versions) {
+    if (!Number.isInteger(v) || v < 0 || v > MAX_VERSION) {
+      throw new RangeError(`ladder: ${String(v)} is not a version`);
+    }
+    if (v > t) t = v;
+  }
   const absent = fullLadder(t).filter((p) => !listed.has(p.version));
   return sortProbes([
     ...absent.map((p) => ({ version: p.version, included: false })),
