@@ -135,6 +135,11 @@ export class Directory {
       internalAuthorizer,
     );
     const writes = new WriteService(store, authorizer, o.maxPending ?? 200_000, o.now ?? Date.now);
+    if (sequencer) {
+      writes.onCommitted = (receipts) => {
+        sequencer.hint(receipts);
+      };
+    }
     return new Directory(store, state, prover, sequencer, writes, metrics, o.adminToken);
   }
 

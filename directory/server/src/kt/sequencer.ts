@@ -62,6 +62,18 @@ export class LostLeadershipError extends Error {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A version of an account. */
+export interface VersionKey {
+  readonly tenant: string;
+  readonly account: string;
+  readonly version: number;
+}
+
+/** Hinted versions waiting at most (about 100 bytes each). */
+const MAX_HINTS = 100_000;
+/** Hinted versions proven per batch. */
+const HINT_BATCH = 2000;
 const rowKey = (t: string, a: string, v: number): string => `${t}\u0000${a}\u0000${v}`;
 
 /** The directory's single writer. */
@@ -77,6 +89,11 @@ export class Sequencer {
   /** VRF labels proven ahead, while their epoch is still open (row key → label, proof). */
   readonly #ahead = new Map<string, { label: Uint8Array; proof: Uint8Array }>();
   #prefetch: Promise<void> | undefined;
+  /** Versions this process just committed, to prove before their epoch closes. */
+  readonly #hints: VersionKey[] = [];
+  #hintLoop: Promise<void> | undefined;
+  /** The batch of hinted labels being proven now (an epoch waits for it rather than redo it). */
+  #hintBatch: Promise<void> | undefined;
   /** Milliseconds spent in each phase of the last epoch (diagnostics, benchmarks). */
   lastEpochPhases: Readonly<Record<string, number>> = {};
 
@@ -108,11 +125,50 @@ export class Sequencer {
     this.#stopped = true;
     this.#wake?.();
     await this.#loop;
+    await this.#hintLoop;
   }
 
   /** Hints that a write arrived (an epoch may close sooner). */
   notify(): void {
     this.#wake?.();
+  }
+
+  /**
+   * Versions committed by this process: their VRF labels are proven in the background as they
+   * arrive, so that closing the epoch finds them ready (proofs are deterministic, so nothing is
+   * lost if the epoch changes). An optimisation only: an epoch proves whatever is missing, and
+   * hints beyond {@link MAX_HINTS} waiting are dropped.
+   */
+  hint(rows: readonly VersionKey[]): void {
+    if (!this.#leader || this.#stopped || this.#hints.length + rows.length > MAX_HINTS) return;
+    for (const r of rows) this.#hints.push(r);
+    this.#hintLoop ??= this.#proveHints().finally(() => {
+      this.#hintLoop = undefined;
+    });
+  }
+
+  async #proveHints(): Promise<void> {
+    while (this.#hints.length > 0 && this.#leader && !this.#stopped) {
+      const batch = this.#hints
+        .splice(0, HINT_BATCH)
+        .filter(
+          (r) =>
+            !this.#ahead.has(rowKey(r.tenant, r.account, r.version)) ||
+            !this.#ahead.has(rowKey(r.tenant, r.account, r.version + 1)),
+        );
+      if (batch.length === 0) continue;
+      this.#hintBatch = this.#labels(batch, this.#db).then(
+        (labels) => {
+          for (const [k, v] of labels) this.#ahead.set(k, v);
+        },
+        (err: unknown) => {
+          this.#o.logger?.warn({ err }, 'proving ahead failed; the epoch will prove itself');
+        },
+      );
+      await this.#hintBatch;
+      this.#hintBatch = undefined;
+    }
+    if (!this.#leader || this.#stopped) this.#hints.length = 0;
   }
 
   async #nap(ms: number): Promise<void> {
@@ -254,7 +310,7 @@ export class Sequencer {
 
   /** Proves VRF labels for every version and its successor, reusing stored ones. */
   async #labels(
-    rows: readonly PendingRow[],
+    rows: readonly VersionKey[],
     q: Queryable,
   ): Promise<Map<string, { label: Uint8Array; proof: Uint8Array }>> {
     const known = await this.#o.store.nextProbes(
@@ -322,6 +378,7 @@ export class Sequencer {
     };
     const rows = await store.pending(e, this.#db);
     phase('pending');
+    await this.#hintBatch;
     const labels = await this.#labelsFast(rows);
     phase('vrf');
     const leaves: LeafUpdate[] = rows.map((r) => {

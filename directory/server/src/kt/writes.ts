@@ -36,6 +36,8 @@ export interface UpdateRequest {
 
 /** Most updates committed in one transaction. */
 const MAX_BATCH = 1000;
+/** Group-commit batches in flight at once (one is committing while the next one is built). */
+const MAX_IN_FLIGHT = 2;
 
 interface Job {
   readonly req: UpdateRequest;
@@ -69,6 +71,8 @@ export class WriteService {
   readonly #maxPending: number;
   readonly #now: () => number;
   #pendingEstimate = 0;
+  /** Called after each committed batch with its receipts (the sequencer proves ahead). */
+  onCommitted: ((receipts: readonly Receipt[]) => void) | undefined;
   #pendingCheckedAt = 0;
 
   constructor(
@@ -115,22 +119,56 @@ export class WriteService {
     const value = encodeDeviceList(req.devices);
     return new Promise<Receipt>((resolve, reject) => {
       this.#queue.push({ req, value, resolve, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        setImmediate(() => void this.#drain());
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // Later in this turn of the event loop more writes arrive: they join the batch.
+        setImmediate(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
       }
     });
   }
 
   readonly #queue: Job[] = [];
-  #draining = false;
+  #scheduled = false;
+  #inFlight = 0;
+  /** Accounts with a batch in flight: a batch never holds an account another one holds. */
+  readonly #busy = new Set<string>();
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_BATCH);
-      await this.#flush(batch);
+  /**
+   * Starts batches while fewer than {@link MAX_IN_FLIGHT} are in flight. Batches in flight hold
+   * disjoint accounts, so they cannot race each other for a version, and an account's writes
+   * keep their order (one queued behind a busy account waits for the next batch).
+   */
+  #pump(): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0) {
+      const batch: Job[] = [];
+      const rest: Job[] = [];
+      const keys = new Set<string>();
+      const blocked = new Set<string>();
+      for (const job of this.#queue) {
+        const key = `${job.req.ref.tenant}\u0000${job.req.ref.account}`;
+        if (batch.length < MAX_BATCH && !this.#busy.has(key) && !blocked.has(key)) {
+          batch.push(job);
+          keys.add(key);
+        } else {
+          // Everything later for this account waits too, so its writes stay in order.
+          if (!keys.has(key)) blocked.add(key);
+          rest.push(job);
+        }
+      }
+      if (batch.length === 0) return;
+      this.#queue.length = 0;
+      for (const job of rest) this.#queue.push(job);
+      for (const key of keys) this.#busy.add(key);
+      this.#inFlight++;
+      void this.#flush(batch).finally(() => {
+        for (const key of keys) this.#busy.delete(key);
+        this.#inFlight--;
+        this.#pump();
+      });
     }
-    this.#draining = false;
   }
 
   async #flush(batch: Job[]): Promise<void> {
@@ -152,6 +190,8 @@ export class WriteService {
       } else job?.reject(err);
       return;
     }
+    const committed = outcomes.filter((o): o is Receipt => !(o instanceof HttpError));
+    if (committed.length > 0) this.onCommitted?.(committed);
     batch.forEach((job, i) => {
       const o = outcomes[i];
       if (o instanceof HttpError || o === undefined) job.reject(o ?? new Error('no outcome'));
