@@ -15,6 +15,7 @@
  * inserts: so a write's receipt names exactly the epoch it will appear in.
  * @module
  */
+import { randomFillSync } from 'node:crypto';
 import { commitment, epoch as epochRecord, note, vrf } from '@keytrail/core';
 import { accountLabel } from '@keytrail/client';
 import type { Db, Queryable } from '@keytrail/server-kit';
@@ -157,7 +158,7 @@ export class Sequencer {
             !this.#ahead.has(rowKey(r.tenant, r.account, r.version + 1)),
         );
       if (batch.length === 0) continue;
-      this.#hintBatch = this.#labels(batch, this.#db).then(
+      this.#hintBatch = this.#labels(batch, this.#db, false).then(
         (labels) => {
           for (const [k, v] of labels) this.#ahead.set(k, v);
         },
@@ -308,27 +309,43 @@ export class Sequencer {
     this.#o.metrics?.publishedEpoch.set(record.epoch);
   }
 
-  /** Proves VRF labels for every version and its successor, reusing stored ones. */
+  /**
+   * Labels (and proofs) of every version and its successor: those proven ahead, a version's own
+   * label stored with its predecessor (when `stored`), and the rest proven now. Without
+   * `stored` (proving ahead of an epoch) a version's own label is left to the epoch unless the
+   * version is 0: it is almost always stored with the previous version already.
+   */
   async #labels(
     rows: readonly VersionKey[],
     q: Queryable,
+    stored = true,
   ): Promise<Map<string, { label: Uint8Array; proof: Uint8Array }>> {
-    const known = await this.#o.store.nextProbes(
-      rows
-        .filter((r) => r.version > 0)
-        .map((r) => ({ tenant: r.tenant, account: r.account, version: r.version - 1 })),
-      q,
-    );
     const out = new Map<string, { label: Uint8Array; proof: Uint8Array }>();
-    const want: { key: string; alpha: Uint8Array }[] = [];
-    const wanted = new Set<string>();
+    const missingOwn: VersionKey[] = [];
     for (const r of rows) {
-      const prev = known.get(rowKey(r.tenant, r.account, r.version - 1));
-      if (prev) out.set(rowKey(r.tenant, r.account, r.version), prev);
       for (const v of [r.version, r.version + 1]) {
         const key = rowKey(r.tenant, r.account, v);
         const ahead = this.#ahead.get(key);
-        if (ahead && !out.has(key)) out.set(key, ahead);
+        if (ahead) out.set(key, ahead);
+      }
+      if (r.version > 0 && !out.has(rowKey(r.tenant, r.account, r.version))) missingOwn.push(r);
+    }
+    if (stored && missingOwn.length > 0) {
+      const known = await this.#o.store.nextProbes(
+        missingOwn.map((r) => ({ tenant: r.tenant, account: r.account, version: r.version - 1 })),
+        q,
+      );
+      for (const r of missingOwn) {
+        const prev = known.get(rowKey(r.tenant, r.account, r.version - 1));
+        if (prev) out.set(rowKey(r.tenant, r.account, r.version), prev);
+      }
+    }
+    const want: { key: string; alpha: Uint8Array }[] = [];
+    const wanted = new Set<string>();
+    for (const r of rows) {
+      for (const v of [r.version, r.version + 1]) {
+        if (!stored && v === r.version && v > 0) continue;
+        const key = rowKey(r.tenant, r.account, v);
         if (out.has(key) || wanted.has(key)) continue;
         wanted.add(key);
         want.push({
@@ -381,11 +398,16 @@ export class Sequencer {
     await this.#hintBatch;
     const labels = await this.#labelsFast(rows);
     phase('vrf');
-    const leaves: LeafUpdate[] = rows.map((r) => {
+    // One call to the system's random source for every opening of the epoch.
+    const openings = randomFillSync(new Uint8Array(commitment.OPENING_SIZE * rows.length));
+    const leaves: LeafUpdate[] = rows.map((r, i) => {
       const l = labels.get(rowKey(r.tenant, r.account, r.version));
       const n = labels.get(rowKey(r.tenant, r.account, r.version + 1));
       if (!l || !n) throw new Error('missing VRF label');
-      const opening = commitment.randomOpening();
+      const opening = openings.subarray(
+        commitment.OPENING_SIZE * i,
+        commitment.OPENING_SIZE * (i + 1),
+      );
       return {
         ...r,
         label: l.label,

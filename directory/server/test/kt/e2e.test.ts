@@ -14,8 +14,10 @@ import {
   publishAdmin,
   publishSigned,
   ownerAuth,
+  ADMIN,
   type Harness,
 } from './helpers.ts';
+import type { Receipt } from '../../src/kt/writes.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -191,6 +193,47 @@ describe('auditor endpoints', () => {
 });
 
 describe('concurrent writes (group commit)', () => {
+  it('batches in flight together hold disjoint accounts and keep each account in order', async () => {
+    const refs = Array.from({ length: 20 }, (_, i) => ({ tenant: 'acme', account: `order-${i}` }));
+    for (const ref of refs) await createAccount(h.app, ref);
+    const write = (ref: { tenant: string; account: string }, id: string): Promise<Receipt> =>
+      h.dir.writes.submit({
+        ref,
+        devices: [
+          {
+            id,
+            identityKey: crypto.getRandomValues(new Uint8Array(32)),
+            addedAt: Date.now(),
+            addedBy: 'admin',
+          },
+        ],
+        credential: { kind: 'bearer', token: ADMIN },
+      });
+    // Batch 1 (accounts 0–9) is in flight when the next writes arrive: accounts 10–19 form a
+    // second batch at once, while the second writes of 0–9 wait for batch 1 to finish.
+    const first = refs.slice(0, 10).map((ref) => write(ref, 'a'));
+    await new Promise((r) => setImmediate(r));
+    const second = refs.map((ref) => write(ref, 'b'));
+    const third = refs.slice(0, 10).map((ref) => write(ref, 'c'));
+    const [r1, r2, r3] = await Promise.all([first, second, third].map((p) => Promise.all(p)));
+    expect(r1?.map((r) => r.version)).toEqual(Array<number>(10).fill(0));
+    expect(r2?.map((r) => r.version)).toEqual([
+      ...Array<number>(10).fill(1),
+      ...Array<number>(10).fill(0),
+    ]);
+    expect(r3?.map((r) => r.version)).toEqual(Array<number>(10).fill(2));
+    await h.dir.waitForEpoch(
+      Math.max(...[r1, r2, r3].flatMap((rs) => rs?.map((r) => r.epoch) ?? [])),
+    );
+    const client = clientFor(h);
+    for (const [i, ref] of refs.entries()) {
+      const found = await client.lookup(ref);
+      if (found instanceof ClientError) throw found;
+      expect(found.version).toBe(i < 10 ? 2 : 0);
+      expect(found.devices.map((d) => d.id)).toEqual([i < 10 ? 'c' : 'b']);
+    }
+  });
+
   it('concurrent writes to one account get distinct consecutive versions; a contested version has one winner', async () => {
     const ref = { tenant: 'acme', account: 'frank' };
     await createAccount(h.app, ref);
