@@ -13,7 +13,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { installErrorHandler } from '@keytrail/server-kit';
-import { ktRoutes } from './kt/routes.ts';
+import type { Registry } from 'prom-client';
+import { ktRoutes, type WitnessListing } from './kt/routes.ts';
 import type { Directory } from './kt/directory.ts';
 
 /** What {@link buildApp} needs. */
@@ -25,6 +26,10 @@ export interface AppDeps {
   readonly logger?: FastifyServerOptions['logger'];
   /** Extra route plugins, each registered encapsulated (identity routes). */
   readonly plugins?: readonly FastifyPluginAsync[];
+  /** The witnesses `/v1/config` lists. */
+  readonly witnesses?: WitnessListing;
+  /** More metrics registries for `/metrics`. */
+  readonly registries?: readonly Registry[];
 }
 
 /** Builds the app; call `listen` or `inject` on it. */
@@ -66,6 +71,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       metrics: d.metrics,
       adminToken: d.adminToken,
       onWrite: () => d.sequencer?.notify(),
+      ...(deps.witnesses ? { witnesses: deps.witnesses } : {}),
+      ...(deps.registries ? { registries: deps.registries } : {}),
     });
     done();
   });

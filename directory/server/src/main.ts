@@ -12,7 +12,7 @@ import { buildApp } from './app.ts';
 import { Directory } from './kt/directory.ts';
 import { runMigrations } from './migrate-cli.ts';
 import { KtDeviceDirectory } from './kt/device-directory.ts';
-import { createWitnessCollector, attachLatePublisher } from './witnessing/wiring.ts';
+import { createWitnessCollector, attachLatePublisher, witnessConfig } from './witnessing/wiring.ts';
 import { WitnessPolicyError } from './witnessing/policy.ts';
 import { registerIdentity, readIdentityConfig, type IdentityHandle } from './identity/index.ts';
 
@@ -56,6 +56,9 @@ async function main(): Promise<void> {
   let identity: IdentityHandle | undefined;
   const app = await buildApp({
     directory,
+    ...(collector
+      ? { witnesses: witnessConfig(collector.policy), registries: [collector.registry] }
+      : {}),
     rateLimit: config.rateLimit,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     plugins: identityConfig

@@ -70,6 +70,15 @@ describe('main.ts wiring', () => {
         if (status !== 200) await new Promise((r) => setTimeout(r, 500));
       }
       expect(status).toBe(200);
+      const config = (await (await fetch(`${server.url}/v1/config`)).json()) as {
+        witnesses: { name: string; vkey: string; url: string }[];
+        quorum: number;
+      };
+      expect(config.witnesses).toHaveLength(1);
+      expect(config.quorum).toBe(1);
+      const metricsText = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metricsText).toContain('keytrail_witnessing_failures_total');
+      expect(metricsText).toContain('keytrail_epochs_total');
       const applied = await tdb.db.query<{ service: string }>(
         'SELECT DISTINCT service FROM keytrail_migrations ORDER BY service',
       );

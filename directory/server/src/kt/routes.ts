@@ -26,8 +26,16 @@ import type { WriteService } from './writes.ts';
 import type { Credential } from './authorization.ts';
 import { tokenMatches } from './authorization.ts';
 import type { DirectoryMetrics } from './metrics.ts';
+import { Registry } from 'prom-client';
 
 /** What the key-directory routes need. */
+/** What `/v1/config` says of the witnesses: informational, clients pin their own policy. */
+export interface WitnessListing {
+  readonly witnesses: readonly { name: string; vkey: string; url: string }[];
+  /** k of a flat k-of-n policy; 0 for a nested policy (clients use their own). */
+  readonly quorum: number;
+}
+
 export interface KtRouteDeps {
   readonly store: KtStore;
   readonly state: DirectoryState;
@@ -37,6 +45,10 @@ export interface KtRouteDeps {
   readonly adminToken: string | undefined;
   /** Called after an accepted write (the sequencer may close the epoch sooner). */
   readonly onWrite?: () => void;
+  /** The witnesses and quorum `/v1/config` lists (default none). */
+  readonly witnesses?: WitnessListing;
+  /** More registries served by `/metrics` (the witness collector's). */
+  readonly registries?: readonly Registry[];
   readonly now?: () => number;
 }
 
@@ -96,6 +108,10 @@ function requireAdmin(req: FastifyRequest, adminToken: string | undefined): void
 export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { store, state, proofs, writes, metrics } = deps;
+  const served =
+    deps.registries && deps.registries.length > 0
+      ? Registry.merge([metrics.registry, ...deps.registries])
+      : metrics.registry;
   const now = deps.now ?? Date.now;
 
   const released = (): { epoch: number; note: string } => {
@@ -149,8 +165,8 @@ export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
         origin: state.identity.origin,
         logKey: state.identity.logKey,
         vrfPublicKey: bytes.toBase64(state.identity.vrfPublicKey),
-        witnesses: [],
-        quorum: 0,
+        witnesses: [...(deps.witnesses?.witnesses ?? [])],
+        quorum: deps.witnesses?.quorum ?? 0,
       });
     },
   );
@@ -540,7 +556,7 @@ export function ktRoutes(app: FastifyInstance, deps: KtRouteDeps): void {
     '/metrics',
     { schema: { tags: ['ops'], response: { 200: Type.String() } } },
     async (_req, reply) => {
-      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+      return reply.type(served.contentType).send(await served.metrics());
     },
   );
 }
