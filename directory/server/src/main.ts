@@ -9,6 +9,7 @@ import { openDb, installNodeCrypto, ConfigError } from '@keytrail/server-kit';
 import { bytes } from '@keytrail/core';
 import { loadConfig } from './config.ts';
 import { buildApp } from './app.ts';
+import { vrfAddonStatus } from './kt/vrf-prover.ts';
 import { Directory } from './kt/directory.ts';
 import { runMigrations } from './migrate-cli.ts';
 import { KtDeviceDirectory } from './kt/device-directory.ts';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
     `Keytrail directory listening on ${base}  (database: ${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.dataDir}`})`,
     `  verifier key:   ${directory.identity.logKey}`,
     `  VRF public key: ${bytes.toBase64(directory.identity.vrfPublicKey)}`,
+    `  VRF prover:     ${vrfAddonStatus().loaded ? 'native addon' : `sodium-native, at about half the rate (${vrfAddonStatus().reason})`}`,
     `  API docs:       ${base}/docs`,
     `  look a key up:  curl -s ${base}/v1/tenants/demo/accounts/alice`,
     collector
