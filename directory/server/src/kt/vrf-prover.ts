@@ -243,7 +243,11 @@ function loadAddon(): { addon: VrfAddon | undefined; status: VrfAddonStatus } {
     addon: undefined,
     status: { loaded: false, reason },
   });
-  if (process.env.KT_VRF_ADDON === 'off') {
+  const setting = process.env.KT_VRF_ADDON ?? 'on';
+  if (setting !== 'on' && setting !== 'off') {
+    throw new Error(`KT_VRF_ADDON must be "on" or "off", not ${JSON.stringify(setting)}`);
+  }
+  if (setting === 'off') {
     addonCache = off('disabled by KT_VRF_ADDON=off');
   } else if (!existsSync(VRF_ADDON_PATH)) {
     addonCache = off('native addon not built (npm run build:native)');
