@@ -9,8 +9,9 @@
  * leaf) and the signed C2SP checkpoint. After commit the checkpoint goes to the
  * {@link CheckpointCosigner} and is released with what comes back.
  *
- * An epoch closes after `epochMs` with updates waiting, at `epochMaxUpdates` waiting updates,
- * or after `epochIdleMs` without any (so freshness never depends on traffic). Closing advances
+ * An epoch closes `epochMs` after the previous one closed if updates wait, at
+ * `epochMaxUpdates` waiting updates, or `epochIdleMs` after the previous one without any (so
+ * freshness never depends on traffic). Closing advances
  * `open_epoch` under the exclusive epoch lock, which every write holds shared while it
  * inserts: so a write's receipt names exactly the epoch it will appear in.
  * @module
@@ -273,6 +274,9 @@ export class Sequencer {
         );
         if (r.rowCount !== 1) throw new LostLeadershipError(s.openEpoch);
       });
+      // The cadence runs from one close to the next, so a write waits at most EPOCH_MS for its
+      // epoch to close whatever the time spent sequencing the previous one.
+      this.#lastEpochAt = this.#now();
     }
   }
 
@@ -471,7 +475,6 @@ export class Sequencer {
     } finally {
       held?.();
     }
-    this.#lastEpochAt = this.#now();
     for (const r of rows) {
       this.#ahead.delete(rowKey(r.tenant, r.account, r.version));
       this.#ahead.delete(rowKey(r.tenant, r.account, r.version + 1));
