@@ -16,7 +16,6 @@ import {
   historyProbes,
   type ClientErrorCode,
   type HistoryEntry,
-  type HistoryProof,
 } from '@keytrail/client';
 import {
   startDirectory,
@@ -30,6 +29,7 @@ import {
   type Harness,
   type TestDevice,
 } from './helpers.ts';
+import { flip, replaceAt, historyMutation, type Mutation } from './tamper.ts';
 
 /** More versions than one 255-probe prefix proof covers. */
 const VERSIONS = 300;
@@ -71,18 +71,6 @@ afterAll(async () => {
   await h.close();
 });
 
-const flip = (b: Uint8Array, i = 0): Uint8Array => {
-  const c = b.slice();
-  c[i % c.length] = (c[i % c.length] ?? 0) ^ 0x01;
-  return c;
-};
-
-function replaceAt<T>(list: readonly T[], i: number, v: T): T[] {
-  const c = [...list];
-  c[i] = v;
-  return c;
-}
-
 function serving(json: Record<string, unknown>): (p: string, b: string) => string {
   return (p, b) => (p === path ? JSON.stringify(json) : b);
 }
@@ -113,29 +101,6 @@ describe('an owner history longer than one prefix proof', () => {
     expect(flagged.alerts.map((a) => [a.kind, a.version])).toEqual([['unknown-version', 280]]);
   });
 });
-
-type Mutation = [
-  name: string,
-  mutate: (json: Record<string, unknown>) => Record<string, unknown>,
-  code: ClientErrorCode,
-];
-
-function historyMutation(
-  name: string,
-  f: (p: HistoryProof) => HistoryProof,
-  code: ClientErrorCode,
-): Mutation {
-  return [
-    name,
-    (json) => ({
-      ...json,
-      proof: bytes.toBase64(
-        encodeHistoryProof(f(decodeHistoryProof(bytes.fromBase64(json['proof'] as string)))),
-      ),
-    }),
-    code,
-  ];
-}
 
 /** Replaces the second batch's prefix proof. */
 function secondBatch(

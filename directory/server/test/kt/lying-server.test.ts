@@ -18,11 +18,8 @@ import {
   decodeHistoryProof,
   encodeHistoryProof,
   encodeDeviceList,
-  type LookupProof,
-  type HistoryProof,
   historyProbes,
   accountLabel,
-  type ClientErrorCode,
 } from '@keytrail/client';
 import {
   startDirectory,
@@ -36,6 +33,7 @@ import {
   type Harness,
   type TestDevice,
 } from './helpers.ts';
+import { flip, replaceAt, proofMutation, historyMutation, type Mutation } from './tamper.ts';
 
 let h: Harness;
 const alice = { tenant: 'acme', account: 'alice' };
@@ -78,41 +76,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
-
-const flip = (b: Uint8Array, i = 0): Uint8Array => {
-  const c = b.slice();
-  c[i % c.length] = (c[i % c.length] ?? 0) ^ 0x01;
-  return c;
-};
-
-function replaceAt<T>(list: readonly T[], i: number, v: T): T[] {
-  const c = [...list];
-  c[i] = v;
-  return c;
-}
-
-type Mutation = [
-  name: string,
-  mutate: (json: Record<string, unknown>) => Record<string, unknown>,
-  code: ClientErrorCode,
-];
-
-function proofMutation(
-  name: string,
-  f: (p: LookupProof) => LookupProof,
-  code: ClientErrorCode,
-): Mutation {
-  return [
-    name,
-    (json) => ({
-      ...json,
-      proof: bytes.toBase64(
-        encodeLookupProof(f(decodeLookupProof(bytes.fromBase64(json['proof'] as string)))),
-      ),
-    }),
-    code,
-  ];
-}
 
 function lookupMutations(): Mutation[] {
   const p = decodeLookupProof(bytes.fromBase64(lookupJson['proof'] as string));
@@ -413,23 +376,6 @@ describe('lying server: lookup', () => {
     });
   });
 });
-
-function historyMutation(
-  name: string,
-  f: (p: HistoryProof) => HistoryProof,
-  code: ClientErrorCode,
-): Mutation {
-  return [
-    name,
-    (json) => ({
-      ...json,
-      proof: bytes.toBase64(
-        encodeHistoryProof(f(decodeHistoryProof(bytes.fromBase64(json['proof'] as string)))),
-      ),
-    }),
-    code,
-  ];
-}
 
 describe('lying server: owner history', () => {
   it('every tampered element is rejected with its code', async () => {
