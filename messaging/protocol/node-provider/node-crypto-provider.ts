@@ -1,12 +1,17 @@
 /**
  * A `node:crypto` {@link CryptoProvider} for `@keytrail/messaging-core` (Node ≥ 20.12): X25519 and
- * Ed25519 through OpenSSL, HMAC-SHA256 and SHA-256 natively, SHA-256 off-thread through WebCrypto
- * `subtle.digest`, and XChaCha20-Poly1305 as draft-irtf-cfrg-xchacha-03 §2.3 builds it: HChaCha20
- * (from `@noble/ciphers`) derives the subkey, then OpenSSL's ChaCha20-Poly1305 (RFC 8439) runs with
- * nonce 0⁴ ‖ n[16..24].
+ * Ed25519 through OpenSSL, HMAC-SHA256 and SHA-256 natively, and XChaCha20-Poly1305 as
+ * draft-irtf-cfrg-xchacha-03 §2.3 builds it: HChaCha20 (from `@noble/ciphers`) derives the subkey,
+ * then OpenSSL's ChaCha20-Poly1305 (RFC 8439) runs with nonce 0⁴ ‖ n[16..24].
+ *
+ * It also offers a {@link ChunkOffload} for attachment streams: each chunk's AEAD runs on the
+ * calling thread while the SHA-256 of the chunk before runs on a worker thread
+ * (`chunk-hasher.ts`), so a stream uses two cores. Keys and plaintext never leave the calling
+ * thread; only ciphertext is copied to the worker. The bytes are the same as on one thread.
  *
  * This file lives outside `src/` because the core package is pure (no `node:*`). A Node
- * application installs it once at start-up:
+ * application installs it once at start-up (`close()` stops its worker thread; optional, since an
+ * idle worker never keeps the process alive):
  *
  * ```ts
  * import { setCryptoProvider } from '@keytrail/messaging-core';
@@ -32,10 +37,16 @@ import {
   randomFillSync,
   sign as nodeSign,
   verify as nodeVerify,
-  webcrypto,
 } from 'node:crypto';
 import { hchacha } from '@noble/ciphers/chacha.js';
-import { NOBLE_PROVIDER, type CryptoProvider } from '../src/provider.ts';
+import {
+  NOBLE_PROVIDER,
+  type ChunkOffload,
+  type CryptoProvider,
+  type OpenedChunk,
+  type SealedChunk,
+} from '../src/provider.ts';
+import { ChunkHasher } from './chunk-hasher.ts';
 
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
@@ -106,13 +117,33 @@ class KeyCache {
 export interface NodeCryptoProviderOptions {
   /** Skip the start-up self-test against RFC vectors (default: run it). */
   readonly skipSelfTest?: boolean;
+  /**
+   * Worker threads that hash attachment chunks while the calling thread runs the AEAD (default
+   * 1; 0 keeps everything on the calling thread). They start on the first attachment stream and
+   * never keep an idle process alive.
+   */
+  readonly attachmentWorkers?: number;
+  /** Chunks an attachment stream keeps in flight (default 4, each at most 2 × 256 KiB). */
+  readonly attachmentWindow?: number;
+}
+
+/** The Node provider: a {@link CryptoProvider} that can also stop its worker threads. */
+export interface NodeCryptoProvider extends CryptoProvider {
+  /**
+   * Terminates the attachment worker threads (pending chunk jobs reject). Optional: idle workers
+   * never keep the process alive. A later attachment starts them again.
+   */
+  close(): Promise<void>;
 }
 
 /**
  * Creates the provider.
  * @throws Error when the self-test fails (OpenSSL behaves unlike the specification)
+ * @throws RangeError on a negative or fractional `attachmentWorkers` or `attachmentWindow`
  */
-export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}): CryptoProvider {
+export function createNodeCryptoProvider(
+  options: NodeCryptoProviderOptions = {},
+): NodeCryptoProvider {
   // Private keys are cached by array identity: the core never mutates key arrays. The bytes are
   // compared on every hit anyway, so a caller that did mutate one gets a fresh key object.
   const privX = new WeakMap<Uint8Array, { bytes: Uint8Array; key: KeyObject }>();
@@ -159,8 +190,19 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
     return { subkey: hchacha20(key, nonce.subarray(0, 16)), iv };
   };
 
-  const provider: CryptoProvider = {
+  const workers = options.attachmentWorkers ?? 1;
+  const window = options.attachmentWindow ?? 4;
+  if (!Number.isInteger(workers) || workers < 0 || !Number.isInteger(window) || window < 1) {
+    throw new RangeError('attachmentWorkers must be a whole number ≥ 0, attachmentWindow ≥ 1');
+  }
+  // Two slots per chunk a stream keeps in flight: two streams at once still find room.
+  const hasher = workers > 0 ? new ChunkHasher(workers, 2 * window) : undefined;
+
+  const provider: NodeCryptoProvider = {
     name: 'node',
+    async close(): Promise<void> {
+      await hasher?.close();
+    },
     randomBytes(length: number): Uint8Array {
       return randomFillSync(new Uint8Array(length));
     },
@@ -202,9 +244,6 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
     sha256(data: Uint8Array): Uint8Array {
       return plain(hash('sha256', data, 'buffer'));
     },
-    async sha256Async(data: Uint8Array): Promise<Uint8Array> {
-      return new Uint8Array(await webcrypto.subtle.digest('SHA-256', data));
-    },
     xchacha20poly1305Seal(
       key: Uint8Array,
       nonce: Uint8Array,
@@ -242,6 +281,25 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
       return plain(pt);
     },
   };
+  if (hasher !== undefined) {
+    // The AEAD stays on this thread (measured faster on two cores than moving it to workers too,
+    // and no key leaves the thread); the worker hashes the ciphertext.
+    const offload: ChunkOffload = {
+      window,
+      async seal(key, nonce, plaintext, ad): Promise<SealedChunk> {
+        const sealed = provider.xchacha20poly1305Seal(key, nonce, plaintext, ad);
+        return { sealed, sha256: await hasher.hash(sealed) };
+      },
+      async open(key, nonce, sealed, ad): Promise<OpenedChunk> {
+        // Copied for the worker first, so it hashes while this thread decrypts. Both happen here
+        // without a pause in between: the bytes hashed are the bytes authenticated.
+        const sha256 = hasher.hash(sealed);
+        const plaintext = provider.xchacha20poly1305Open(key, nonce, sealed, ad);
+        return { plaintext, sha256: await sha256 };
+      },
+    };
+    Object.assign(provider, { chunkOffload: Object.freeze(offload) });
+  }
   if (options.skipSelfTest !== true) selfTest(provider);
   return Object.freeze(provider);
 }

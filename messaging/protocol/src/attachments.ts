@@ -12,13 +12,18 @@
  * - digest = SHA-256(`Keytrail_AttachmentDigest_v1` ‖ header ‖ SHA-256(chunk_0) ‖ … ‖
  *   SHA-256(chunk_{n−1})): collision-resistant over the whole ciphertext (a hash list), so a
  *   sender cannot make one pointer open to different contents for different recipients, and its
- *   per-chunk hashes can run in parallel with encryption.
+ *   per-chunk hashes are independent, so they can be computed beside the AEAD.
  *
  * The key K (random per attachment), the digest and the sizes travel inside the ratchet in an
  * {@link AttachmentPointer}. Reordering (index in the nonce), truncation at a chunk boundary
  * (no final chunk), extension (data after the final chunk) and splicing chunks of another
  * attachment (other K and salt) all fail authentication. Plaintext is released chunk by chunk,
  * each chunk authenticated; a consumer must discard what it received if the stream then fails.
+ *
+ * When the provider offers a {@link ChunkOffload} (the Node provider's worker threads), the
+ * streaming functions hand each chunk's AEAD and hash to it as one job and keep a bounded window
+ * of jobs in flight, consuming the results strictly in chunk order: the index, the final flag,
+ * the size checks and the digest are all decided on the calling thread, exactly as on one thread.
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -27,7 +32,7 @@ import { Writer, decodeStrict } from './codec.ts';
 import { MalformedError, VerificationError } from './errors.ts';
 import { LABELS, label } from './kdf.ts';
 import { equalBytes } from './bytes.ts';
-import { getCryptoProvider } from './provider.ts';
+import { type ChunkOffload, getCryptoProvider } from './provider.ts';
 
 /** Plaintext bytes per chunk: 256 KiB. */
 export const ATTACHMENT_CHUNK_SIZE: number = 256 * 1024;
@@ -38,6 +43,8 @@ const SEALED_CHUNK = ATTACHMENT_CHUNK_SIZE + TAG;
 export const ATTACHMENT_HEADER_SIZE: number = 2 + 1 + 16;
 /** Largest attachment (2^40 bytes, 4 Mi chunks). */
 export const MAX_ATTACHMENT_SIZE: number = 2 ** 40;
+/** Most chunks a stream keeps in flight on an offloading provider (each ≤ 2 × 256 KiB). */
+const MAX_WINDOW = 16;
 
 /** What the sender puts inside the ratchet message (wire type `attachmentPointer` 0x0b). */
 export interface AttachmentPointer {
@@ -100,66 +107,45 @@ function chunkNonce(salt: Uint8Array, index: number, final: boolean): Uint8Array
   return n;
 }
 
-/** The per-chunk hash, on the provider (async where it can run off-thread). */
-type ChunkHasher = (sealed: Uint8Array) => Uint8Array | Promise<Uint8Array>;
-
-function chunkHasher(useAsync: boolean): ChunkHasher {
-  const p = getCryptoProvider();
-  const asyncHash = p.sha256Async?.bind(p);
-  if (useAsync && asyncHash !== undefined) return asyncHash;
-  return (b) => p.sha256(b);
-}
-
 /** Accumulates the digest: label ‖ header ‖ per-chunk hashes, in chunk order. */
 class DigestBuilder {
   private readonly outer = sha256.create();
-  private readonly pending: Promise<Uint8Array>[] = [];
-  private readonly hash: ChunkHasher;
-  constructor(header: Uint8Array, hash: ChunkHasher) {
-    this.hash = hash;
+  constructor(header: Uint8Array) {
     this.outer.update(label(LABELS.attachmentDigest)).update(header);
   }
-  /**
-   * Adds a chunk. Synchronous hashes are folded in at once; asynchronous ones are queued, and a
-   * promise is returned when the window of pending hashes is full (back-pressure).
-   */
-  add(sealed: Uint8Array): Promise<void> | undefined {
-    const h = this.hash(sealed);
-    if (h instanceof Uint8Array && this.pending.length === 0) {
-      this.outer.update(h);
-      return undefined;
-    }
-    this.pending.push(Promise.resolve(h));
-    return this.pending.length > 4 ? this.drain(4) : undefined;
+  add(chunkHash: Uint8Array): void {
+    this.outer.update(chunkHash);
   }
-  private async drain(keep: number): Promise<void> {
-    while (this.pending.length > keep) {
-      const h = this.pending.shift();
-      if (h !== undefined) this.outer.update(await h);
-    }
-  }
-  /** Adds a chunk with a synchronous hasher. */
-  addSync(sealed: Uint8Array): void {
-    const h = this.hash(sealed);
-    if (!(h instanceof Uint8Array) || this.pending.length !== 0) {
-      throw new TypeError('addSync with an async hasher');
-    }
-    this.outer.update(h);
-  }
-  async digest(): Promise<Uint8Array> {
-    await this.drain(0);
+  digest(): Uint8Array {
     return this.outer.digest();
   }
-  digestSync(): Uint8Array {
-    if (this.pending.length !== 0) throw new TypeError('digestSync with pending async hashes');
-    return this.outer.digest();
-  }
+}
+
+/** The provider's offload and the window to use with it, or `undefined` for one thread. */
+function offloadWindow(): { offload: ChunkOffload; window: number } | undefined {
+  const offload = getCryptoProvider().chunkOffload;
+  if (offload === undefined) return undefined;
+  const w = Math.floor(offload.window);
+  return { offload, window: Math.min(MAX_WINDOW, Number.isFinite(w) && w > 1 ? w : 1) };
+}
+
+/**
+ * A chunk job whose result is applied later, in chunk order: the promise settles off the calling
+ * thread, the function it yields does the stateful part (digest, size checks) when called.
+ */
+type ChunkJob = Promise<() => Uint8Array>;
+
+/** Marks a job handled, so one abandoned after an earlier failure is no unhandled rejection. */
+function quiet(job: ChunkJob): ChunkJob {
+  job.catch(() => undefined);
+  return job;
 }
 
 /**
  * Chunk-by-chunk encryption for callers that do their own I/O: write {@link header} first, then
  * the result of {@link encryptChunk} for each 256 KiB of plaintext (the last call with
- * `final = true`), then send the pointer from {@link finish} inside the ratchet.
+ * `final = true`), then send the pointer from {@link finish} inside the ratchet. Everything runs
+ * on the calling thread.
  */
 export class AttachmentEncryptor {
   /** The stream header (the first ciphertext bytes). */
@@ -167,6 +153,7 @@ export class AttachmentEncryptor {
   private readonly key: Uint8Array;
   private readonly salt: Uint8Array;
   private index = 0;
+  private hashed = 0;
   private plaintextSize = 0;
   private done = false;
   private readonly digest: DigestBuilder;
@@ -181,7 +168,7 @@ export class AttachmentEncryptor {
       .u8(CHUNK_LOG2)
       .fixed(this.salt, 16)
       .finish();
-    this.digest = new DigestBuilder(this.header, chunkHasher(false));
+    this.digest = new DigestBuilder(this.header);
   }
 
   /**
@@ -189,40 +176,59 @@ export class AttachmentEncryptor {
    * @throws RangeError on a wrong chunk length or a chunk after the final one
    */
   encryptChunk(plaintext: Uint8Array, final: boolean): Uint8Array {
-    const sealed = this.sealChunk(plaintext, final);
-    this.digest.addSync(sealed);
+    const sealed = seal(this.key, this.nextNonce(plaintext, final), plaintext, this.header);
+    this.addHash(getCryptoProvider().sha256(sealed));
     return sealed;
   }
 
-  /** @internal Seals without hashing (the async stream hashes off-thread). */
-  sealChunk(plaintext: Uint8Array, final: boolean): Uint8Array {
+  /**
+   * @internal Hands one chunk to `offload`. The job's function must be called in chunk order;
+   * it folds the chunk's hash into the digest and returns the sealed chunk.
+   * @throws RangeError as {@link encryptChunk}
+   */
+  encryptChunkWith(offload: ChunkOffload, plaintext: Uint8Array, final: boolean): ChunkJob {
+    const nonce = this.nextNonce(plaintext, final);
+    return offload.seal(this.key, nonce, plaintext, this.header).then((r) => () => {
+      this.addHash(r.sha256);
+      return r.sealed;
+    });
+  }
+
+  /** Checks a chunk's length, takes its index and returns its nonce. */
+  private nextNonce(plaintext: Uint8Array, final: boolean): Uint8Array {
     if (this.done) throw new RangeError('attachment already finished');
     if (
       final ? plaintext.length > ATTACHMENT_CHUNK_SIZE : plaintext.length !== ATTACHMENT_CHUNK_SIZE
     ) {
       throw new RangeError('attachment chunk has the wrong length');
     }
-    const sealed = seal(this.key, chunkNonce(this.salt, this.index, final), plaintext, this.header);
+    const nonce = chunkNonce(this.salt, this.index, final);
     this.index++;
     this.plaintextSize += plaintext.length;
     this.done = final;
-    return sealed;
+    return nonce;
   }
 
-  /** @internal The pointer, given the digest. */
-  pointerWith(digest: Uint8Array): AttachmentPointer {
-    if (!this.done) throw new RangeError('attachment not finished: the last chunk must be final');
+  private addHash(chunkHash: Uint8Array): void {
+    this.digest.add(chunkHash);
+    this.hashed++;
+  }
+
+  /**
+   * The pointer, after the final chunk.
+   * @throws RangeError before the final chunk
+   */
+  finish(): AttachmentPointer {
+    // `hashed` lags `index` only while offloaded jobs are outstanding: a caller bug.
+    if (!this.done || this.hashed !== this.index) {
+      throw new RangeError('attachment not finished: the last chunk must be final');
+    }
     return {
       key: this.key,
-      digest,
+      digest: this.digest.digest(),
       plaintextSize: this.plaintextSize,
       ciphertextSize: ciphertextSizeOf(this.plaintextSize),
     };
-  }
-
-  /** The pointer, after the final chunk. */
-  finish(): AttachmentPointer {
-    return this.pointerWith(this.digest.digestSync());
   }
 }
 
@@ -233,7 +239,49 @@ async function* iterate(
 }
 
 /**
- * Encrypts a plaintext stream of any piece sizes without holding more than one chunk. Returns
+ * Cuts a plaintext stream into chunks: whole 256 KiB chunks of a piece are passed on without a
+ * copy, smaller pieces are gathered into a fresh buffer per chunk. A full chunk is held back
+ * until more plaintext or the end shows whether it is the final one.
+ */
+async function* plaintextChunks(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<{ plaintext: Uint8Array; final: boolean }> {
+  let total = 0;
+  let held: Uint8Array | undefined;
+  let partial = new Uint8Array(ATTACHMENT_CHUNK_SIZE);
+  let fill = 0;
+  for await (const piece of iterate(source)) {
+    total += piece.length;
+    if (total > MAX_ATTACHMENT_SIZE) throw new RangeError('attachment too large');
+    let off = 0;
+    while (off < piece.length) {
+      // More plaintext follows, so a held full chunk is not the last one.
+      if (held !== undefined) {
+        yield { plaintext: held, final: false };
+        held = undefined;
+      }
+      if (fill === 0 && piece.length - off >= ATTACHMENT_CHUNK_SIZE) {
+        held = piece.subarray(off, off + ATTACHMENT_CHUNK_SIZE); // no copy
+        off += ATTACHMENT_CHUNK_SIZE;
+        continue;
+      }
+      const n = Math.min(ATTACHMENT_CHUNK_SIZE - fill, piece.length - off);
+      partial.set(piece.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === ATTACHMENT_CHUNK_SIZE) {
+        held = partial;
+        partial = new Uint8Array(ATTACHMENT_CHUNK_SIZE);
+        fill = 0;
+      }
+    }
+  }
+  yield { plaintext: held ?? partial.subarray(0, fill), final: true };
+}
+
+/**
+ * Encrypts a plaintext stream of any piece sizes with bounded memory: one chunk being gathered,
+ * plus on an offloading provider at most its window of chunks in flight (≤ 16 × 512 KiB). Returns
  * the ciphertext stream and a promise of the pointer that resolves when the stream has been
  * consumed to its end. Pieces of the source must not be modified after they are yielded.
  *
@@ -259,46 +307,25 @@ export function encryptAttachment(
   async function* run(): AsyncGenerator<Uint8Array> {
     try {
       const enc = new AttachmentEncryptor(options);
-      const digest = new DigestBuilder(enc.header, chunkHasher(true));
+      const off = offloadWindow();
       yield enc.header;
-      let total = 0;
-      let held: Uint8Array | undefined;
-      let partial = new Uint8Array(ATTACHMENT_CHUNK_SIZE);
-      let fill = 0;
-      const emit = async (pt: Uint8Array, final: boolean): Promise<Uint8Array> => {
-        const sealed = enc.sealChunk(pt, final);
-        const wait = digest.add(sealed);
-        if (wait !== undefined) await wait;
-        return sealed;
-      };
-      for await (const piece of iterate(source)) {
-        total += piece.length;
-        if (total > MAX_ATTACHMENT_SIZE) throw new RangeError('attachment too large');
-        let off = 0;
-        while (off < piece.length) {
-          // More plaintext follows, so a held full chunk is not the last one.
-          if (held !== undefined) {
-            yield await emit(held, false);
-            held = undefined;
-          }
-          if (fill === 0 && piece.length - off >= ATTACHMENT_CHUNK_SIZE) {
-            held = piece.subarray(off, off + ATTACHMENT_CHUNK_SIZE); // no copy
-            off += ATTACHMENT_CHUNK_SIZE;
-            continue;
-          }
-          const n = Math.min(ATTACHMENT_CHUNK_SIZE - fill, piece.length - off);
-          partial.set(piece.subarray(off, off + n), fill);
-          fill += n;
-          off += n;
-          if (fill === ATTACHMENT_CHUNK_SIZE) {
-            held = partial;
-            partial = new Uint8Array(ATTACHMENT_CHUNK_SIZE);
-            fill = 0;
-          }
+      if (off === undefined) {
+        for await (const c of plaintextChunks(source)) yield enc.encryptChunk(c.plaintext, c.final);
+      } else {
+        // Jobs settle in any order; their results are applied and yielded in chunk order.
+        const inFlight: ChunkJob[] = [];
+        const next = async (): Promise<Uint8Array> => {
+          const job = inFlight.shift();
+          if (job === undefined) throw new TypeError('no chunk in flight');
+          return (await job)();
+        };
+        for await (const c of plaintextChunks(source)) {
+          inFlight.push(quiet(enc.encryptChunkWith(off.offload, c.plaintext, c.final)));
+          if (inFlight.length >= off.window) yield await next();
         }
+        while (inFlight.length > 0) yield await next();
       }
-      yield await emit(held ?? partial.subarray(0, fill), true);
-      resolve(enc.pointerWith(await digest.digest()));
+      resolve(enc.finish());
     } catch (e) {
       reject(e);
       throw e;
@@ -312,6 +339,7 @@ export function encryptAttachment(
  * size to {@link update}, which returns the plaintext chunks completed so far, then call
  * {@link finish} at the end of the input, which checks the final chunk, the size and the digest.
  * Whole chunks are read in place, so a piece must not be modified after it was passed in.
+ * Everything runs on the calling thread.
  */
 export class AttachmentDecryptor {
   private readonly pointer: AttachmentPointer;
@@ -326,48 +354,12 @@ export class AttachmentDecryptor {
   private plaintextSize = 0;
   private finished = false;
   private digest: DigestBuilder | undefined;
-  private readonly hash: ChunkHasher;
 
-  constructor(pointer: AttachmentPointer, options: { asyncHash?: boolean } = {}) {
+  constructor(pointer: AttachmentPointer) {
     if (pointer.key.length !== 32 || pointer.digest.length !== 32) {
       throw new RangeError('attachment pointer key and digest must be 32 bytes');
     }
     this.pointer = pointer;
-    this.hash = chunkHasher(options.asyncHash ?? false);
-  }
-
-  /** @internal The digest over everything consumed (awaiting off-thread chunk hashes). */
-  computeDigest(): Promise<Uint8Array> {
-    return this.digest === undefined ? Promise.resolve(new Uint8Array(32)) : this.digest.digest();
-  }
-
-  private openChunk(sealed: Uint8Array, final: boolean): Uint8Array | undefined {
-    if (this.header === undefined || this.salt === undefined) return undefined;
-    return getCryptoProvider().xchacha20poly1305Open(
-      this.pointer.key,
-      chunkNonce(this.salt, this.index, final),
-      sealed,
-      this.header,
-    );
-  }
-
-  private accept(
-    sealed: Uint8Array,
-    plaintext: Uint8Array,
-    out: Uint8Array[],
-    pending: Promise<void>[],
-  ): void {
-    this.index++;
-    this.plaintextSize += plaintext.length;
-    if (this.plaintextSize > this.pointer.plaintextSize) {
-      throw new VerificationError(
-        'ERR_ATTACHMENT_SIZE_MISMATCH',
-        'attachment longer than announced',
-      );
-    }
-    const wait = this.digest?.add(sealed);
-    if (wait !== undefined) pending.push(wait);
-    out.push(plaintext);
   }
 
   /**
@@ -376,7 +368,27 @@ export class AttachmentDecryptor {
    * @throws VerificationError `ERR_ATTACHMENT_CHUNK_INVALID`, `ERR_ATTACHMENT_TRAILING_DATA`,
    *   `ERR_ATTACHMENT_SIZE_MISMATCH`
    */
-  update(piece: Uint8Array, pending: Promise<void>[] = []): Uint8Array[] {
+  update(piece: Uint8Array): Uint8Array[] {
+    return this.takeChunks(piece).map((sealed) => this.openChunk(sealed, false));
+  }
+
+  /**
+   * Ends the input: opens the final chunk and checks the size and the digest.
+   * @throws VerificationError `ERR_ATTACHMENT_TRUNCATED`, `ERR_ATTACHMENT_CHUNK_INVALID`,
+   *   `ERR_ATTACHMENT_SIZE_MISMATCH`, `ERR_ATTACHMENT_DIGEST_MISMATCH`
+   */
+  finish(): Uint8Array[] {
+    const last = this.openChunk(this.takeLastChunk(), true);
+    this.verifyEnd();
+    return [last];
+  }
+
+  /**
+   * @internal Consumes ciphertext and returns the whole sealed chunks now known not to be final
+   * (bytes follow them), unopened.
+   * @throws MalformedError for a bad header
+   */
+  takeChunks(piece: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
     let off = 0;
     if (this.finished) throw new RangeError('attachment decryptor already finished');
@@ -393,11 +405,14 @@ export class AttachmentDecryptor {
         return r.fixed(16);
       });
       this.header = header;
-      this.digest = new DigestBuilder(header, this.hash);
+      this.digest = new DigestBuilder(header);
     }
     while (off < piece.length) {
       // Bytes follow a held full chunk, so that chunk is not the final one.
-      if (this.held !== undefined) this.openHeld(out, pending);
+      if (this.held !== undefined) {
+        out.push(this.held);
+        this.held = undefined;
+      }
       if (this.fill === 0 && piece.length - off >= SEALED_CHUNK) {
         this.held = piece.subarray(off, off + SEALED_CHUNK); // no copy
         off += SEALED_CHUNK;
@@ -416,25 +431,11 @@ export class AttachmentDecryptor {
     return out;
   }
 
-  private openHeld(out: Uint8Array[], pending: Promise<void>[]): void {
-    const sealed = this.held;
-    if (sealed === undefined) return;
-    const pt = this.openChunk(sealed, false);
-    if (pt === undefined) {
-      const asFinal = this.openChunk(sealed, true);
-      throw new VerificationError(
-        asFinal === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRAILING_DATA',
-        asFinal === undefined
-          ? 'attachment chunk does not authenticate'
-          : 'data after the final chunk',
-      );
-    }
-    this.held = undefined;
-    this.accept(sealed, pt, out, pending);
-  }
-
-  /** @internal Opens the last chunk and checks the size; the digest is checked by the caller. */
-  finishChunks(pending: Promise<void>[] = []): Uint8Array[] {
+  /**
+   * @internal Ends the input and returns the last sealed chunk, unopened.
+   * @throws VerificationError `ERR_ATTACHMENT_TRUNCATED` when there is none
+   */
+  takeLastChunk(): Uint8Array {
     if (this.finished) throw new RangeError('attachment decryptor already finished');
     this.finished = true;
     // The last complete chunk is either held whole or assembled in the buffer.
@@ -445,68 +446,150 @@ export class AttachmentDecryptor {
         'attachment ends before its final chunk',
       );
     }
-    const pt = this.openChunk(sealed, true);
-    if (pt === undefined) {
-      const asMiddle = sealed.length === SEALED_CHUNK ? this.openChunk(sealed, false) : undefined;
-      throw new VerificationError(
-        asMiddle === undefined ? 'ERR_ATTACHMENT_CHUNK_INVALID' : 'ERR_ATTACHMENT_TRUNCATED',
-        asMiddle === undefined ? 'attachment chunk does not authenticate' : 'attachment truncated',
-      );
-    }
-    const out: Uint8Array[] = [];
-    this.accept(sealed, pt, out, pending);
+    return sealed;
+  }
+
+  /**
+   * @internal Hands the next chunk to `offload`. The job's function must be called in chunk
+   * order; it applies the checks {@link update} and {@link finish} apply and returns the
+   * plaintext.
+   */
+  openChunkWith(offload: ChunkOffload, sealed: Uint8Array, final: boolean): ChunkJob {
+    const { key, nonce, header, index } = this.nextChunk(final);
+    return offload.open(key, nonce, sealed, header).then((r) => () => {
+      if (r.plaintext === undefined) throw this.failure(sealed, index, final);
+      this.accept(r.plaintext, r.sha256);
+      return r.plaintext;
+    });
+  }
+
+  /**
+   * @internal After the final chunk was accepted: the size must match the pointer and the
+   * digest the one computed.
+   * @throws VerificationError `ERR_ATTACHMENT_SIZE_MISMATCH`, `ERR_ATTACHMENT_DIGEST_MISMATCH`
+   */
+  verifyEnd(): void {
     if (this.plaintextSize !== this.pointer.plaintextSize) {
       throw new VerificationError(
         'ERR_ATTACHMENT_SIZE_MISMATCH',
         'attachment size differs from pointer',
       );
     }
-    return out;
-  }
-
-  /** @internal Compares a computed digest with the pointer's. */
-  checkDigest(digest: Uint8Array): void {
+    const digest = this.digest?.digest() ?? new Uint8Array(32);
     if (!equalBytes(digest, this.pointer.digest)) {
       throw new VerificationError('ERR_ATTACHMENT_DIGEST_MISMATCH', 'attachment digest differs');
     }
   }
 
+  private nextChunk(final: boolean): {
+    key: Uint8Array;
+    nonce: Uint8Array;
+    header: Uint8Array;
+    index: number;
+  } {
+    // takeChunks and takeLastChunk hand out chunks only once the header has been read.
+    if (this.header === undefined || this.salt === undefined) {
+      throw new TypeError('attachment chunk before the header');
+    }
+    const index = this.index++;
+    const nonce = chunkNonce(this.salt, index, final);
+    return { key: this.pointer.key, nonce, header: this.header, index };
+  }
+
+  private openChunk(sealed: Uint8Array, final: boolean): Uint8Array {
+    const { key, nonce, header, index } = this.nextChunk(final);
+    const p = getCryptoProvider();
+    const pt = p.xchacha20poly1305Open(key, nonce, sealed, header);
+    if (pt === undefined) throw this.failure(sealed, index, final);
+    this.accept(pt, p.sha256(sealed));
+    return pt;
+  }
+
+  /** Counts an authentic chunk's plaintext and folds its hash into the digest. */
+  private accept(plaintext: Uint8Array, chunkHash: Uint8Array): void {
+    this.plaintextSize += plaintext.length;
+    if (this.plaintextSize > this.pointer.plaintextSize) {
+      throw new VerificationError(
+        'ERR_ATTACHMENT_SIZE_MISMATCH',
+        'attachment longer than announced',
+      );
+    }
+    this.digest?.add(chunkHash);
+  }
+
   /**
-   * Ends the input: opens the final chunk and checks the size and the digest.
-   * @throws VerificationError `ERR_ATTACHMENT_TRUNCATED`, `ERR_ATTACHMENT_CHUNK_INVALID`,
-   *   `ERR_ATTACHMENT_SIZE_MISMATCH`, `ERR_ATTACHMENT_DIGEST_MISMATCH`
+   * Names a chunk that does not authenticate (rare, so it may retry on the calling thread): a
+   * middle chunk that opens as final means data after the end; a full-size final chunk that
+   * opens as a middle one means the stream was cut at a chunk boundary.
    */
-  finish(): Uint8Array[] {
-    const out = this.finishChunks();
-    this.checkDigest(this.digest?.digestSync() ?? new Uint8Array(32));
-    return out;
+  private failure(sealed: Uint8Array, index: number, final: boolean): VerificationError {
+    const { key } = this.pointer;
+    const { header, salt } = this;
+    const opensAs = (asFinal: boolean): boolean =>
+      header !== undefined &&
+      salt !== undefined &&
+      getCryptoProvider().xchacha20poly1305Open(
+        key,
+        chunkNonce(salt, index, asFinal),
+        sealed,
+        header,
+      ) !== undefined;
+    if (!final && opensAs(true)) {
+      return new VerificationError('ERR_ATTACHMENT_TRAILING_DATA', 'data after the final chunk');
+    }
+    if (final && sealed.length === SEALED_CHUNK && opensAs(false)) {
+      return new VerificationError('ERR_ATTACHMENT_TRUNCATED', 'attachment truncated');
+    }
+    return new VerificationError(
+      'ERR_ATTACHMENT_CHUNK_INVALID',
+      'attachment chunk does not authenticate',
+    );
   }
 }
 
 /**
  * Decrypts a ciphertext stream of any piece sizes, yielding authenticated plaintext chunks as
  * they complete; throws (typed) on reordering, truncation, extension, splicing, a size or digest
- * mismatch. Everything yielded before a throw must be discarded by the consumer.
+ * mismatch. Everything yielded before a throw must be discarded by the consumer. Memory is
+ * bounded as in {@link encryptAttachment}; whole chunks of a piece are read in place, so pieces
+ * of the source must not be modified after they are yielded.
  *
  * @example
  * ```ts
  * for await (const chunk of decryptAttachment(download(), pointer)) await file.write(chunk);
  * ```
+ * @throws MalformedError `ERR_UNSUPPORTED_VERSION`, `ERR_UNEXPECTED_TYPE`, `ERR_ENCODING_MALFORMED`
+ * @throws VerificationError `ERR_ATTACHMENT_CHUNK_INVALID`, `ERR_ATTACHMENT_TRUNCATED`,
+ *   `ERR_ATTACHMENT_TRAILING_DATA`, `ERR_ATTACHMENT_SIZE_MISMATCH`,
+ *   `ERR_ATTACHMENT_DIGEST_MISMATCH`
  */
 export async function* decryptAttachment(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   pointer: AttachmentPointer,
 ): AsyncGenerator<Uint8Array> {
-  const dec = new AttachmentDecryptor(pointer, { asyncHash: true });
-  for await (const piece of iterate(source)) {
-    const pending: Promise<void>[] = [];
-    const chunks = dec.update(piece, pending);
-    for (const w of pending) await w;
-    for (const c of chunks) yield c;
+  const dec = new AttachmentDecryptor(pointer);
+  const off = offloadWindow();
+  if (off === undefined) {
+    for await (const piece of iterate(source)) yield* dec.update(piece);
+    yield* dec.finish();
+    return;
   }
-  const pending: Promise<void>[] = [];
-  const last = dec.finishChunks(pending);
-  for (const w of pending) await w;
-  dec.checkDigest(await dec.computeDigest());
-  for (const c of last) yield c;
+  // Jobs settle in any order; their results are checked and yielded in chunk order.
+  const inFlight: ChunkJob[] = [];
+  const next = async (): Promise<Uint8Array> => {
+    const job = inFlight.shift();
+    if (job === undefined) throw new TypeError('no chunk in flight');
+    return (await job)();
+  };
+  for await (const piece of iterate(source)) {
+    for (const sealed of dec.takeChunks(piece)) {
+      inFlight.push(quiet(dec.openChunkWith(off.offload, sealed, false)));
+      if (inFlight.length >= off.window) yield await next();
+    }
+  }
+  inFlight.push(quiet(dec.openChunkWith(off.offload, dec.takeLastChunk(), true)));
+  while (inFlight.length > 1) yield await next();
+  const last = await next();
+  dec.verifyEnd();
+  yield last;
 }

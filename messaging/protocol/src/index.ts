@@ -24,6 +24,9 @@ export {
 } from './errors.ts';
 export {
   type CryptoProvider,
+  type ChunkOffload,
+  type SealedChunk,
+  type OpenedChunk,
   NOBLE_PROVIDER,
   setCryptoProvider,
   getCryptoProvider,

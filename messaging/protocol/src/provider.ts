@@ -12,6 +12,11 @@
  * setCryptoProvider(createNodeCryptoProvider());
  * ```
  *
+ * A provider may also offer {@link ChunkOffload}: attachment chunks sealed or opened together
+ * with their SHA-256, off the calling thread (the Node provider runs them on worker threads).
+ * Attachment streams then keep a bounded window of chunks in flight and consume the results in
+ * order; the bytes are the same.
+ *
  * Every provider must give byte-identical results (the tests run the golden transcripts through
  * both). Algorithms: X25519 (RFC 7748 §5), Ed25519 (RFC 8032 §5.1, strict verification: canonical
  * encodings only, ZIP-215 off), XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03 §2), HMAC-SHA256
@@ -50,10 +55,10 @@ export interface CryptoProvider {
   /** SHA-256. */
   sha256(data: Uint8Array): Uint8Array;
   /**
-   * SHA-256 computed off the calling thread where the host can (WebCrypto `subtle.digest`).
-   * Optional: attachment streams overlap chunk hashing with encryption when it is present.
+   * Optional: attachment chunks sealed or opened with their SHA-256 off the calling thread. The
+   * streaming functions use it when present; the chunk-by-chunk classes never do.
    */
-  sha256Async?(data: Uint8Array): Promise<Uint8Array>;
+  readonly chunkOffload?: ChunkOffload;
   /** XChaCha20-Poly1305 encryption: returns ciphertext ‖ 16-byte tag. */
   xchacha20poly1305Seal(
     key: Uint8Array,
@@ -68,6 +73,49 @@ export interface CryptoProvider {
     sealed: Uint8Array,
     associatedData: Uint8Array,
   ): Uint8Array | undefined;
+}
+
+/** A sealed attachment chunk with the SHA-256 of its bytes. */
+export interface SealedChunk {
+  /** Ciphertext ‖ 16-byte tag, as {@link CryptoProvider.xchacha20poly1305Seal} returns it. */
+  readonly sealed: Uint8Array;
+  /** SHA-256 of `sealed`. */
+  readonly sha256: Uint8Array;
+}
+
+/** An opened attachment chunk with the SHA-256 of the sealed bytes it came from. */
+export interface OpenedChunk {
+  /** The plaintext; `undefined` when the tag does not verify. */
+  readonly plaintext: Uint8Array | undefined;
+  /** SHA-256 of the sealed input (meaningless when `plaintext` is `undefined`). */
+  readonly sha256: Uint8Array;
+}
+
+/**
+ * XChaCha20-Poly1305 plus SHA-256 of the sealed bytes for one attachment chunk, as one job that
+ * may run off the calling thread. Results must equal
+ * `xchacha20poly1305Seal` / `xchacha20poly1305Open` and `sha256` byte for byte. Inputs are
+ * read before the returned promise settles and must not be modified until then; they are never
+ * detached or written to. A job rejects only when the host fails (a worker died, the provider was
+ * closed), never for an unauthentic chunk.
+ */
+export interface ChunkOffload {
+  /** How many chunks a stream should keep in flight (the streams cap it at 16). */
+  readonly window: number;
+  /** Seals one chunk and hashes the result. */
+  seal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    associatedData: Uint8Array,
+  ): Promise<SealedChunk>;
+  /** Hashes one sealed chunk and opens it. */
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    associatedData: Uint8Array,
+  ): Promise<OpenedChunk>;
 }
 
 function webRandomBytes(length: number): Uint8Array {
