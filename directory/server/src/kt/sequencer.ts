@@ -72,6 +72,11 @@ export interface VersionKey {
   readonly version: number;
 }
 
+/** A version and the epoch it was written into. */
+export interface EpochVersion extends VersionKey {
+  readonly epoch: number;
+}
+
 /** Hinted versions waiting at most (about 100 bytes each). */
 const MAX_HINTS = 100_000;
 /** Hinted versions proven per batch. */
@@ -88,11 +93,14 @@ export class Sequencer {
   #wake: (() => void) | undefined;
   #leader = false;
   #lastEpochAt = 0;
-  /** VRF labels proven ahead, while their epoch is still open (row key → label, proof). */
-  readonly #ahead = new Map<string, { label: Uint8Array; proof: Uint8Array }>();
+  /**
+   * VRF labels proven ahead, while their epoch is still open (row key → label, proof, and the
+   * epoch of the version that needed it: dropped once that epoch is published).
+   */
+  readonly #ahead = new Map<string, { label: Uint8Array; proof: Uint8Array; epoch: number }>();
   #prefetch: Promise<void> | undefined;
   /** Versions this process just committed, to prove before their epoch closes. */
-  readonly #hints: VersionKey[] = [];
+  readonly #hints: EpochVersion[] = [];
   #hintLoop: Promise<void> | undefined;
   /** The batch of hinted labels being proven now (an epoch waits for it rather than redo it). */
   #hintBatch: Promise<void> | undefined;
@@ -141,7 +149,7 @@ export class Sequencer {
    * lost if the epoch changes). An optimisation only: an epoch proves whatever is missing, and
    * hints beyond {@link MAX_HINTS} waiting are dropped.
    */
-  hint(rows: readonly VersionKey[]): void {
+  hint(rows: readonly EpochVersion[]): void {
     if (!this.#leader || this.#stopped || this.#hints.length + rows.length > MAX_HINTS) return;
     for (const r of rows) this.#hints.push(r);
     this.#hintLoop ??= this.#proveHints().finally(() => {
@@ -155,13 +163,14 @@ export class Sequencer {
         .splice(0, HINT_BATCH)
         .filter(
           (r) =>
-            !this.#ahead.has(rowKey(r.tenant, r.account, r.version)) ||
-            !this.#ahead.has(rowKey(r.tenant, r.account, r.version + 1)),
+            r.epoch > this.#o.state.epoch &&
+            (!this.#ahead.has(rowKey(r.tenant, r.account, r.version)) ||
+              !this.#ahead.has(rowKey(r.tenant, r.account, r.version + 1))),
         );
       if (batch.length === 0) continue;
       this.#hintBatch = this.#labels(batch, this.#db, false).then(
         (labels) => {
-          for (const [k, v] of labels) this.#ahead.set(k, v);
+          this.#keepAhead(batch, labels);
         },
         (err: unknown) => {
           this.#o.logger?.warn({ err }, 'proving ahead failed; the epoch will prove itself');
@@ -379,10 +388,33 @@ export class Sequencer {
       const batch = rows.slice(0, 1000);
       if (batch.length === 0) return;
       const labels = await this.#labels(batch, this.#db);
-      for (const [k, v] of labels) this.#ahead.set(k, v);
+      this.#keepAhead(
+        batch.map((r) => ({ ...r, epoch })),
+        labels,
+      );
     } catch (err) {
       this.#o.logger?.warn({ err }, 'proving ahead failed; the epoch will prove itself');
     }
+  }
+
+  /** Keeps proven labels for versions whose epoch is not published yet. */
+  #keepAhead(
+    rows: readonly EpochVersion[],
+    labels: ReadonlyMap<string, { label: Uint8Array; proof: Uint8Array }>,
+  ): void {
+    for (const r of rows) {
+      if (r.epoch <= this.#o.state.epoch) continue; // sequenced meanwhile
+      for (const v of [r.version, r.version + 1]) {
+        const key = rowKey(r.tenant, r.account, v);
+        const l = labels.get(key);
+        if (l) this.#ahead.set(key, { label: l.label, proof: l.proof, epoch: r.epoch });
+      }
+    }
+  }
+
+  /** Labels proven ahead and not yet used (diagnostics; 0 when every epoch is published). */
+  get provenAhead(): number {
+    return this.#ahead.size;
   }
 
   async #sequence(session: Queryable, e: number): Promise<void> {
@@ -475,10 +507,7 @@ export class Sequencer {
     } finally {
       held?.();
     }
-    for (const r of rows) {
-      this.#ahead.delete(rowKey(r.tenant, r.account, r.version));
-      this.#ahead.delete(rowKey(r.tenant, r.account, r.version + 1));
-    }
+    for (const [key, a] of this.#ahead) if (a.epoch <= e) this.#ahead.delete(key);
     phases['updates'] = rows.length;
     this.lastEpochPhases = phases;
     this.#o.metrics?.epochs.inc();

@@ -225,6 +225,8 @@ describe('concurrent writes (group commit)', () => {
     await h.dir.waitForEpoch(
       Math.max(...[r1, r2, r3].flatMap((rs) => rs?.map((r) => r.epoch) ?? [])),
     );
+    // Labels proven ahead as the writes committed were all used, none is kept.
+    expect(h.dir.sequencer?.provenAhead).toBe(0);
     const client = clientFor(h);
     for (const [i, ref] of refs.entries()) {
       const found = await client.lookup(ref);
