@@ -27,8 +27,8 @@ import { createNodeCryptoProvider } from '../node-provider/node-crypto-provider.
 import { ChunkHasher, SLOT_SIZE } from '../node-provider/chunk-hasher.ts';
 import { seeded, withProvider } from './support/helpers.ts';
 
+import { SEALED, collect, data, encrypt, pieces, split } from './support/attachment-data.ts';
 const C = ATTACHMENT_CHUNK_SIZE;
-const SEALED = C + 16;
 
 /** The provider under test: one hash worker, the default window. */
 const WORKERS = createNodeCryptoProvider({ skipSelfTest: true });
@@ -37,37 +37,12 @@ const ONE_THREAD = createNodeCryptoProvider({ skipSelfTest: true, attachmentWork
 
 afterAll(() => WORKERS.close());
 
-function data(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-function* pieces(b: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let off = 0; off < b.length; off += size)
-    yield b.subarray(off, Math.min(b.length, off + size));
-}
-
-async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const p of it) parts.push(p);
-  return Buffer.concat(parts);
-}
-
 async function encryptOn(
   provider: CryptoProvider,
   pt: Uint8Array,
   piece = 100_000,
 ): Promise<{ ct: Uint8Array; pointer: AttachmentPointer }> {
-  return withProvider(provider, async () => {
-    const { stream, pointer } = encryptAttachment(pieces(pt, piece));
-    const ct = await collect(stream);
-    return { ct, pointer: await pointer };
-  });
+  return withProvider(provider, () => encrypt(pt, piece));
 }
 
 /** The error code a decryption ends with (or 'ok'). */
@@ -83,13 +58,6 @@ async function outcome(
     if (e instanceof MessagingError) return e.code;
     throw e;
   }
-}
-
-function split(ct: Uint8Array): { header: Uint8Array; chunks: Uint8Array[] } {
-  const chunks: Uint8Array[] = [];
-  for (let off = ATTACHMENT_HEADER_SIZE; off < ct.length; off += SEALED)
-    chunks.push(ct.subarray(off, Math.min(ct.length, off + SEALED)));
-  return { header: ct.subarray(0, ATTACHMENT_HEADER_SIZE), chunks };
 }
 
 describe('the worker path produces the one-thread bytes', () => {

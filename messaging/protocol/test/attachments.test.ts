@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import {
   ATTACHMENT_CHUNK_SIZE,
   ATTACHMENT_HEADER_SIZE,
-  type AttachmentPointer,
   AttachmentDecryptor,
   AttachmentEncryptor,
   MessagingError,
@@ -20,48 +19,9 @@ import {
   encryptAttachment,
 } from '../src/index.ts';
 import { PROVIDERS, expectCode, expectCodeSync, withProvider } from './support/helpers.ts';
+import { SEALED, collect, data, encrypt, pieces, split } from './support/attachment-data.ts';
 
 const C = ATTACHMENT_CHUNK_SIZE;
-const SEALED = C + 16;
-
-function data(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-function* pieces(b: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let off = 0; off < b.length; off += size)
-    yield b.subarray(off, Math.min(b.length, off + size));
-  if (b.length === 0) return;
-}
-
-async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const p of it) parts.push(p);
-  return Buffer.concat(parts);
-}
-
-async function encrypt(
-  pt: Uint8Array,
-  piece = 100_000,
-): Promise<{ ct: Uint8Array; pointer: AttachmentPointer }> {
-  const { stream, pointer } = encryptAttachment(pieces(pt, piece));
-  const ct = await collect(stream);
-  return { ct, pointer: await pointer };
-}
-
-/** Splits a ciphertext into header and sealed chunks. */
-function split(ct: Uint8Array): { header: Uint8Array; chunks: Uint8Array[] } {
-  const chunks: Uint8Array[] = [];
-  for (let off = ATTACHMENT_HEADER_SIZE; off < ct.length; off += SEALED)
-    chunks.push(ct.subarray(off, Math.min(ct.length, off + SEALED)));
-  return { header: ct.subarray(0, ATTACHMENT_HEADER_SIZE), chunks };
-}
 
 describe.each(PROVIDERS)('attachments on the $name provider', ({ provider }) => {
   it.each([0, 1, 1000, C - 1, C, C + 1, 2 * C, 2 * C + 17])('round trip of %i bytes', (n) =>
