@@ -29,6 +29,8 @@ export interface DirectoryConfig {
   readonly adminToken: string | undefined;
   /** Worker threads proving VRFs (VRF_WORKERS, default: the number of cores; 0: main thread). */
   readonly vrfWorkers: number;
+  /** Prove with the native addon when it is built (KT_VRF_ADDON, default on). */
+  readonly vrfAddon: boolean;
   /** Whether this process runs for the sequencer lock (SEQUENCER, default true). */
   readonly sequencer: boolean;
   /** Writes refused with 503 above this many pending updates (MAX_PENDING, default 200000). */
@@ -72,6 +74,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): D
     epochIdleMs: r.int('EPOCH_IDLE_MS', 60_000, 100, 86_400_000),
     adminToken,
     vrfWorkers: r.int('VRF_WORKERS', Math.min(availableParallelism(), 4), 0, 64),
+    vrfAddon: r.bool('KT_VRF_ADDON', true),
     sequencer: r.bool('SEQUENCER', true),
     maxPending: r.int('MAX_PENDING', 200_000, 1, 100_000_000),
     rateLimit: r.int('RATE_LIMIT', 60_000, 1, 10_000_000),

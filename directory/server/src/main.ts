@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     epochMaxUpdates: config.epochMaxUpdates,
     epochIdleMs: config.epochIdleMs,
     vrfWorkers: config.vrfWorkers,
+    vrfAddon: config.vrfAddon,
     maxPending: config.maxPending,
     sequencer: config.sequencer,
     ...(collector ? { cosigner: collector } : {}),
@@ -84,11 +85,16 @@ async function main(): Promise<void> {
   housekeeping.unref();
   const address = await app.listen({ port: config.port, host: config.host });
   const base = address.replace('[::1]', 'localhost');
+  const addon = vrfAddonStatus();
+  const prover =
+    config.vrfAddon && addon.loaded
+      ? 'native addon'
+      : `sodium-native, at about half the rate (${config.vrfAddon ? addon.reason : 'KT_VRF_ADDON=off'})`;
   const lines = [
     `Keytrail directory listening on ${base}  (database: ${config.databaseUrl ? 'PostgreSQL' : `PGlite in ${config.dataDir}`})`,
     `  verifier key:   ${directory.identity.logKey}`,
     `  VRF public key: ${bytes.toBase64(directory.identity.vrfPublicKey)}`,
-    `  VRF prover:     ${vrfAddonStatus().loaded ? 'native addon' : `sodium-native, at about half the rate (${vrfAddonStatus().reason})`}`,
+    `  VRF prover:     ${prover}`,
     `  API docs:       ${base}/docs`,
     `  look a key up:  curl -s ${base}/v1/tenants/demo/accounts/alice`,
     collector

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       epochMs: 1000,
       epochMaxUpdates: 10_000,
       sequencer: true,
+      vrfAddon: true,
     });
     expect(c.databaseUrl).toBeUndefined();
     expect(c.dataDir).toMatch(/\.keytrail\/directory$/);
@@ -30,13 +31,22 @@ describe('loadConfig', () => {
         ADMIN_TOKEN: 'short',
         ORIGIN: 'has space',
         SEQUENCER: 'maybe',
+        KT_VRF_ADDON: 'sometimes',
       });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'EPOCH_MS', 'DATABASE_URL', 'ADMIN_TOKEN', 'ORIGIN', 'SEQUENCER']) {
+    for (const name of [
+      'PORT',
+      'EPOCH_MS',
+      'DATABASE_URL',
+      'ADMIN_TOKEN',
+      'ORIGIN',
+      'SEQUENCER',
+      'KT_VRF_ADDON',
+    ]) {
       expect(problems).toContain(name);
     }
     expect(problems).not.toContain('short');

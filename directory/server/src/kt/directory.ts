@@ -39,6 +39,8 @@ export interface DirectoryOptions {
   readonly epochIdleMs?: number;
   /** Worker threads for VRF proving; 0 proves on the main thread. */
   readonly vrfWorkers?: number;
+  /** Prove with the native addon when it is built (default true; false: sodium-native). */
+  readonly vrfAddon?: boolean;
   readonly maxPending?: number;
   /** Whether this process competes for the sequencer lock (default true). */
   readonly sequencer?: boolean;
@@ -108,8 +110,8 @@ export class Directory {
     const workers = o.vrfWorkers ?? 0;
     const prover: VrfProver =
       workers > 0
-        ? new VrfWorkerPool(settings.vrfSecret, workers)
-        : createFastProver(settings.vrfSecret);
+        ? new VrfWorkerPool(settings.vrfSecret, workers, o.vrfAddon ?? true)
+        : createFastProver(settings.vrfSecret, o.vrfAddon ?? true);
     const metrics = createMetrics();
     const sequencer =
       o.sequencer === false

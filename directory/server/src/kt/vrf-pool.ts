@@ -31,10 +31,11 @@ export class VrfWorkerPool implements VrfProver {
   /**
    * @param secretKey - the VRF secret key (copied to each worker).
    * @param threads - number of workers, at least 1.
+   * @param addon - prove with the native addon when it is built (else sodium-native).
    */
-  constructor(secretKey: Uint8Array, threads: number) {
+  constructor(secretKey: Uint8Array, threads: number, addon = true) {
     this.publicKey = vrf.publicKey(secretKey);
-    this.#inline = createFastProver(secretKey);
+    this.#inline = createFastProver(secretKey, addon);
     const fromSource = import.meta.url.endsWith('.ts');
     const url = new URL(`./vrf-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
     this.#workers = Array.from({ length: Math.max(1, threads) }, () => {
@@ -42,9 +43,13 @@ export class VrfWorkerPool implements VrfProver {
       const w = fromSource
         ? new Worker(
             `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
-            { eval: true, workerData: { secretKey }, execArgv: ['--conditions=@keytrail/source'] },
+            {
+              eval: true,
+              workerData: { secretKey, addon },
+              execArgv: ['--conditions=@keytrail/source'],
+            },
           )
-        : new Worker(url, { workerData: { secretKey } });
+        : new Worker(url, { workerData: { secretKey, addon } });
       w.on('message', (msg: { id: number; results: VrfOutput[] }) => {
         const p = this.#pending.get(msg.id);
         this.#pending.delete(msg.id);

@@ -120,10 +120,11 @@ export class NativeVrfProver implements VrfProver {
 
   constructor(secretKey: Uint8Array) {
     this.#sk = secretKey.slice();
-    this.publicKey = vrf.publicKey(secretKey);
-    this.#pk = Buffer.from(this.publicKey);
-    this.#x = Buffer.from(vrf.secretScalar(secretKey));
-    this.#prefix = createHash('sha512').update(secretKey).digest().subarray(32);
+    const k = proverKeys(secretKey);
+    this.publicKey = k.pk;
+    this.#pk = Buffer.from(k.pk);
+    this.#x = Buffer.from(k.x);
+    this.#prefix = Buffer.from(k.prefix);
   }
 
   /** H = 8 · decode(SHA-512(0x03 ‖ 0x01 ‖ PK ‖ α ‖ ctr ‖ 0x00)[0..32]) for the first ctr that decodes. */
@@ -243,13 +244,7 @@ function loadAddon(): { addon: VrfAddon | undefined; status: VrfAddonStatus } {
     addon: undefined,
     status: { loaded: false, reason },
   });
-  const setting = process.env.KT_VRF_ADDON ?? 'on';
-  if (setting !== 'on' && setting !== 'off') {
-    throw new Error(`KT_VRF_ADDON must be "on" or "off", not ${JSON.stringify(setting)}`);
-  }
-  if (setting === 'off') {
-    addonCache = off('disabled by KT_VRF_ADDON=off');
-  } else if (!existsSync(VRF_ADDON_PATH)) {
+  if (!existsSync(VRF_ADDON_PATH)) {
     addonCache = off('native addon not built (npm run build:native)');
   } else {
     try {
@@ -279,7 +274,7 @@ function proveWithAddon(
   alphas: readonly Uint8Array[],
   keys?: { x: Uint8Array; prefix: Uint8Array; pk: Uint8Array },
 ): VrfOutput[] {
-  const k = keys ?? addonKeys(secretKey);
+  const k = keys ?? proverKeys(secretKey);
   let total = 0;
   for (const a of alphas) total += a.length;
   const joined = new Uint8Array(total);
@@ -307,7 +302,8 @@ function proveWithAddon(
   });
 }
 
-function addonKeys(secretKey: Uint8Array): { x: Uint8Array; prefix: Uint8Array; pk: Uint8Array } {
+/** The prover's secret scalar x, nonce key (RFC 8032 prefix) and public key. */
+function proverKeys(secretKey: Uint8Array): { x: Uint8Array; prefix: Uint8Array; pk: Uint8Array } {
   return {
     x: vrf.secretScalar(secretKey),
     prefix: new Uint8Array(createHash('sha512').update(secretKey).digest().subarray(32)),
@@ -328,7 +324,7 @@ export class AddonVrfProver implements VrfProver {
     if (!addon) throw new Error(`VRF addon unavailable: ${status.reason}`);
     this.#addon = addon;
     this.#sk = secretKey.slice();
-    this.#keys = addonKeys(secretKey);
+    this.#keys = proverKeys(secretKey);
     this.publicKey = this.#keys.pk;
   }
 
@@ -355,7 +351,12 @@ export interface SyncVrfProver extends VrfProver {
   proveMany(alphas: readonly Uint8Array[]): VrfOutput[];
 }
 
-/** The fastest single-threaded prover here: the addon if usable, else sodium-native. */
-export function createFastProver(secretKey: Uint8Array): SyncVrfProver {
-  return loadAddon().addon ? new AddonVrfProver(secretKey) : new NativeVrfProver(secretKey);
+/**
+ * The fastest single-threaded prover here: the addon if usable (and `useAddon`, the
+ * `KT_VRF_ADDON` setting), else sodium-native.
+ */
+export function createFastProver(secretKey: Uint8Array, useAddon = true): SyncVrfProver {
+  return useAddon && loadAddon().addon
+    ? new AddonVrfProver(secretKey)
+    : new NativeVrfProver(secretKey);
 }

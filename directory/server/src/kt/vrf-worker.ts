@@ -5,8 +5,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createFastProver } from './vrf-prover.ts';
 
-const { secretKey } = workerData as { secretKey: Uint8Array };
-const prover = createFastProver(secretKey);
+const { secretKey, addon } = workerData as { secretKey: Uint8Array; addon: boolean };
+const prover = createFastProver(secretKey, addon);
 parentPort?.on('message', (msg: { id: number; alphas: Uint8Array[] }) => {
   const results = prover.proveMany(msg.alphas);
   parentPort?.postMessage({ id: msg.id, results });
