@@ -101,7 +101,9 @@ const bench: Bench = async () => {
  */
 async function attachmentRates(): Promise<void> {
   const script = fileURLToPath(new URL('./attachment-rates.ts', import.meta.url));
-  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', script], {
+    stdio: 'inherit',
+  });
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', resolve);

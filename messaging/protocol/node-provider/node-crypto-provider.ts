@@ -4,13 +4,20 @@
  * draft-irtf-cfrg-xchacha-03 §2.3 builds it: HChaCha20 (from `@noble/ciphers`) derives the subkey,
  * then OpenSSL's ChaCha20-Poly1305 (RFC 8439) runs with nonce 0⁴ ‖ n[16..24].
  *
- * It also offers a {@link ChunkOffload} for attachment streams: each chunk's AEAD runs on the
- * calling thread while the SHA-256 of the chunk before runs on a worker thread
- * (`chunk-hasher.ts`), so a stream uses two cores. Keys and plaintext never leave the calling
- * thread; only ciphertext is copied to the worker. The bytes are the same as on one thread.
+ * It also offers a {@link ChunkOffload} for attachment streams, so that a stream's chunks (each
+ * an AEAD plus the SHA-256 of the sealed bytes) run on more than one core:
+ *
+ * - with the native addon (`native-chunks.ts`, built by `npm run build:native` against Node's own
+ *   OpenSSL), on the libuv pool, reading and writing the caller's buffers in place;
+ * - without it, on JavaScript worker threads that share the chunks with the calling thread
+ *   through shared memory (`chunk-workers.ts`).
+ *
+ * Both compute exactly what this provider computes on one thread (the same OpenSSL), so the bytes
+ * are the same; `attachments` says which one runs. Subkeys reach the other threads only inside
+ * this process and are wiped after each chunk.
  *
  * This file lives outside `src/` because the core package is pure (no `node:*`). A Node
- * application installs it once at start-up (`close()` stops its worker thread; optional, since an
+ * application installs it once at start-up (`close()` stops worker threads; optional, since an
  * idle worker never keeps the process alive):
  *
  * ```ts
@@ -29,6 +36,7 @@ import {
   type KeyObject,
   createCipheriv,
   createDecipheriv,
+  createHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -46,7 +54,11 @@ import {
   type OpenedChunk,
   type SealedChunk,
 } from '../src/provider.ts';
-import { ChunkHasher } from './chunk-hasher.ts';
+import { type ChunkResult, ChunkWorkers, OPEN, SEAL } from './chunk-workers.ts';
+import { ADDON_MAX_AD, NativeChunks, loadChunkAddon } from './native-chunks.ts';
+
+/** Largest chunk plaintext the offloads take (attachment chunks: 256 KiB). */
+const ATTACHMENT_CHUNK_MAX = 256 * 1024;
 
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
@@ -118,17 +130,35 @@ export interface NodeCryptoProviderOptions {
   /** Skip the start-up self-test against RFC vectors (default: run it). */
   readonly skipSelfTest?: boolean;
   /**
-   * Worker threads that hash attachment chunks while the calling thread runs the AEAD (default
-   * 1; 0 keeps everything on the calling thread). They start on the first attachment stream and
-   * never keep an idle process alive.
+   * Threads besides the calling one that seal, open and hash attachment chunks (default 1; 0
+   * keeps everything on the calling thread). With the native addon, chunks run on the libuv
+   * pool, at most `2 × (attachmentWorkers + 1)` at once, and the calling thread only hands them
+   * over; without it, that many JavaScript worker threads share the chunks with the calling
+   * thread. Worker threads start on the first attachment stream and never keep an idle process
+   * alive.
    */
   readonly attachmentWorkers?: number;
-  /** Chunks an attachment stream keeps in flight (default 4, each at most 2 × 256 KiB). */
+  /**
+   * Use the native addon for attachment chunks when it is built and passes its self-check
+   * (default true; false always uses JavaScript worker threads).
+   */
+  readonly attachmentNative?: boolean;
+  /** Chunks an attachment stream keeps in flight (default 8, each at most 2 × 256 KiB). */
   readonly attachmentWindow?: number;
+}
+
+/** Where a Node provider runs attachment chunks. */
+export interface AttachmentThreads {
+  /** `native`: the addon on the libuv pool; `workers`: JavaScript worker threads; `none`: here. */
+  readonly mode: 'native' | 'workers' | 'none';
+  /** For logs: what runs the chunks, and why the addon is not used when it is not. */
+  readonly detail: string;
 }
 
 /** The Node provider: a {@link CryptoProvider} that can also stop its worker threads. */
 export interface NodeCryptoProvider extends CryptoProvider {
+  /** Where attachment chunks run. */
+  readonly attachments: AttachmentThreads;
   /**
    * Terminates the attachment worker threads (pending chunk jobs reject). Optional: idle workers
    * never keep the process alive. A later attachment starts them again.
@@ -190,18 +220,59 @@ export function createNodeCryptoProvider(
     return { subkey: hchacha20(key, nonce.subarray(0, 16)), iv };
   };
 
+  /** XChaCha20-Poly1305 with the ciphertext and the tag apart, as OpenSSL returns them. */
+  const sealParts = (
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    associatedData: Uint8Array,
+  ): { ct: Uint8Array; tag: Uint8Array } => {
+    const { subkey, iv } = xchachaParts(key, nonce);
+    const c = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 });
+    c.setAAD(associatedData, { plaintextLength: plaintext.length });
+    const ct = c.update(plaintext);
+    c.final();
+    return { ct: plain(ct), tag: plain(c.getAuthTag()) };
+  };
+
   const workers = options.attachmentWorkers ?? 1;
-  const window = options.attachmentWindow ?? 4;
+  const window = options.attachmentWindow ?? 8;
   if (!Number.isInteger(workers) || workers < 0 || !Number.isInteger(window) || window < 1) {
     throw new RangeError('attachmentWorkers must be a whole number ≥ 0, attachmentWindow ≥ 1');
   }
-  // Two slots per chunk a stream keeps in flight: two streams at once still find room.
-  const hasher = workers > 0 ? new ChunkHasher(workers, 2 * window) : undefined;
+  const addon = workers > 0 && options.attachmentNative !== false ? loadChunkAddon() : undefined;
+  // Two jobs a thread on the pool: a thread that finishes one starts the next at once, without
+  // waiting for this thread to take the result and hand over another (which halved the rate).
+  const native =
+    addon?.addon === undefined ? undefined : new NativeChunks(addon.addon, 2 * (workers + 1));
+  // Each worker has one job running and one waiting; results are collected as they finish, so
+  // four slots a worker leave room for results not yet read.
+  const pool =
+    workers > 0 && native === undefined
+      ? new ChunkWorkers(workers, 4 * workers, 2 * workers)
+      : undefined;
+  const attachments: AttachmentThreads =
+    native !== undefined
+      ? {
+          mode: 'native',
+          detail:
+            `${addon?.status.reason ?? 'native addon'} on the libuv pool, ` +
+            `${2 * (workers + 1)} chunks at once`,
+        }
+      : pool !== undefined
+        ? {
+            mode: 'workers',
+            detail:
+              `${workers} JavaScript worker thread${workers === 1 ? '' : 's'} and the calling ` +
+              `thread${addon === undefined ? '' : ` (${addon.status.reason})`}`,
+          }
+        : { mode: 'none', detail: 'the calling thread' };
 
   const provider: NodeCryptoProvider = {
     name: 'node',
+    attachments,
     async close(): Promise<void> {
-      await hasher?.close();
+      await pool?.close();
     },
     randomBytes(length: number): Uint8Array {
       return randomFillSync(new Uint8Array(length));
@@ -281,21 +352,80 @@ export function createNodeCryptoProvider(
       return plain(pt);
     },
   };
-  if (hasher !== undefined) {
-    // The AEAD stays on this thread (measured faster on two cores than moving it to workers too,
-    // and no key leaves the thread); the worker hashes the ciphertext.
+  /** A chunk sealed and hashed on this thread, the tag apart: no copy of the chunk. */
+  const sealHere = (
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array,
+  ): SealedChunk => {
+    const { ct, tag } = sealParts(key, nonce, plaintext, ad);
+    return { sealed: ct, tag, sha256: plain(createHash('sha256').update(ct).update(tag).digest()) };
+  };
+  const openHere = (
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array,
+  ): OpenedChunk => ({
+    sha256: provider.sha256(sealed),
+    plaintext: provider.xchacha20poly1305Open(key, nonce, sealed, ad),
+  });
+  const sealedFrom = (r: ChunkResult): SealedChunk => {
+    if (r.output === undefined) throw new Error('attachment chunk sealed nothing');
+    return r.tag === undefined
+      ? { sealed: r.output, sha256: r.sha256 }
+      : { sealed: r.output, tag: r.tag, sha256: r.sha256 };
+  };
+  if (native !== undefined) {
+    // Every chunk runs on the pool; this thread only hands them over and takes the results.
     const offload: ChunkOffload = {
       window,
-      async seal(key, nonce, plaintext, ad): Promise<SealedChunk> {
-        const sealed = provider.xchacha20poly1305Seal(key, nonce, plaintext, ad);
-        return { sealed, sha256: await hasher.hash(sealed) };
+      seal(key, nonce, plaintext, ad): Promise<SealedChunk> {
+        if (plaintext.length > ATTACHMENT_CHUNK_MAX || ad.length > ADDON_MAX_AD) {
+          return Promise.resolve(sealHere(key, nonce, plaintext, ad));
+        }
+        const { subkey, iv } = xchachaParts(key, nonce);
+        return native.run(SEAL, subkey, iv, plaintext, ad).then(sealedFrom);
       },
-      async open(key, nonce, sealed, ad): Promise<OpenedChunk> {
-        // Copied for the worker first, so it hashes while this thread decrypts. Both happen here
-        // without a pause in between: the bytes hashed are the bytes authenticated.
-        const sha256 = hasher.hash(sealed);
-        const plaintext = provider.xchacha20poly1305Open(key, nonce, sealed, ad);
-        return { plaintext, sha256: await sha256 };
+      open(key, nonce, sealed, ad): Promise<OpenedChunk> {
+        if (
+          sealed.length < 16 ||
+          sealed.length > ATTACHMENT_CHUNK_MAX + 16 ||
+          ad.length > ADDON_MAX_AD
+        ) {
+          return Promise.resolve(openHere(key, nonce, sealed, ad));
+        }
+        const { subkey, iv } = xchachaParts(key, nonce);
+        return native
+          .run(OPEN, subkey, iv, sealed, ad)
+          .then((r) => ({ plaintext: r.output, sha256: r.sha256 }));
+      },
+    };
+    Object.assign(provider, { chunkOffload: Object.freeze(offload) });
+  } else if (pool !== undefined) {
+    // A chunk goes to a worker while the workers' queue has room and is sealed (or opened) and
+    // hashed on this thread otherwise, so both threads stay busy whatever the machine; a stream
+    // that would wait for a worker's result takes a queued job back instead.
+    const offload: ChunkOffload = {
+      window,
+      help: () => pool.help(),
+      seal(key, nonce, plaintext, ad): Promise<SealedChunk> {
+        const { subkey, iv } = xchachaParts(key, nonce);
+        const job = pool.submit(SEAL, subkey, iv, plaintext, ad);
+        return job === undefined
+          ? Promise.resolve(sealHere(key, nonce, plaintext, ad))
+          : job.then(sealedFrom);
+      },
+      open(key, nonce, sealed, ad): Promise<OpenedChunk> {
+        if (sealed.length >= 16) {
+          const { subkey, iv } = xchachaParts(key, nonce);
+          const job = pool.submit(OPEN, subkey, iv, sealed, ad);
+          if (job !== undefined) {
+            return job.then((r) => ({ plaintext: r.output, sha256: r.sha256 }));
+          }
+        }
+        return Promise.resolve(openHere(key, nonce, sealed, ad));
       },
     };
     Object.assign(provider, { chunkOffload: Object.freeze(offload) });

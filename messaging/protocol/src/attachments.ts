@@ -133,12 +133,40 @@ function offloadWindow(): { offload: ChunkOffload; window: number } | undefined 
  * A chunk job whose result is applied later, in chunk order: the promise settles off the calling
  * thread, the function it yields does the stateful part (digest, size checks) when called.
  */
-type ChunkJob = Promise<() => Uint8Array>;
+type ChunkJob<T = Uint8Array> = Promise<() => T>;
 
-/** Marks a job handled, so one abandoned after an earlier failure is no unhandled rejection. */
-function quiet(job: ChunkJob): ChunkJob {
-  job.catch(() => undefined);
-  return job;
+/**
+ * The chunk jobs a stream has in flight, consumed in chunk order. Jobs settle in any order; one
+ * abandoned after an earlier failure is marked handled, so it is no unhandled rejection.
+ */
+class InOrder<T> {
+  private readonly jobs: { job: ChunkJob<T>; settled: boolean }[] = [];
+  private readonly offload: ChunkOffload;
+
+  constructor(offload: ChunkOffload) {
+    this.offload = offload;
+  }
+
+  get length(): number {
+    return this.jobs.length;
+  }
+
+  push(job: ChunkJob<T>): void {
+    const entry = { job, settled: false };
+    const settle = (): void => {
+      entry.settled = true;
+    };
+    job.then(settle, settle);
+    this.jobs.push(entry);
+  }
+
+  /** The oldest job's result; rather than wait for it idle, first runs a job still queued. */
+  async next(): Promise<T> {
+    const entry = this.jobs.shift();
+    if (entry === undefined) throw new TypeError('no chunk in flight');
+    if (!entry.settled) this.offload.help?.();
+    return (await entry.job)();
+  }
 }
 
 /**
@@ -183,14 +211,25 @@ export class AttachmentEncryptor {
 
   /**
    * @internal Hands one chunk to `offload`. The job's function must be called in chunk order;
-   * it folds the chunk's hash into the digest and returns the sealed chunk.
+   * it folds the chunk's hash into the digest and returns the sealed chunk, in one or two parts
+   * (ciphertext and tag) to be sent in turn.
    * @throws RangeError as {@link encryptChunk}
    */
-  encryptChunkWith(offload: ChunkOffload, plaintext: Uint8Array, final: boolean): ChunkJob {
+  encryptChunkWith(
+    offload: ChunkOffload,
+    plaintext: Uint8Array,
+    final: boolean,
+  ): ChunkJob<Uint8Array[]> {
     const nonce = this.nextNonce(plaintext, final);
     return offload.seal(this.key, nonce, plaintext, this.header).then((r) => () => {
+      if (r.sealed.length !== plaintext.length + (r.tag === undefined ? TAG : 0)) {
+        throw new TypeError('chunk offload returned a sealed chunk of the wrong length');
+      }
+      if (r.tag !== undefined && r.tag.length !== TAG) {
+        throw new TypeError('chunk offload returned a tag of the wrong length');
+      }
       this.addHash(r.sha256);
-      return r.sealed;
+      return r.tag === undefined ? [r.sealed] : [r.sealed, r.tag];
     });
   }
 
@@ -312,18 +351,13 @@ export function encryptAttachment(
       if (off === undefined) {
         for await (const c of plaintextChunks(source)) yield enc.encryptChunk(c.plaintext, c.final);
       } else {
-        // Jobs settle in any order; their results are applied and yielded in chunk order.
-        const inFlight: ChunkJob[] = [];
-        const next = async (): Promise<Uint8Array> => {
-          const job = inFlight.shift();
-          if (job === undefined) throw new TypeError('no chunk in flight');
-          return (await job)();
-        };
+        // Results are applied and yielded in chunk order.
+        const inFlight = new InOrder<Uint8Array[]>(off.offload);
         for await (const c of plaintextChunks(source)) {
-          inFlight.push(quiet(enc.encryptChunkWith(off.offload, c.plaintext, c.final)));
-          if (inFlight.length >= off.window) yield await next();
+          inFlight.push(enc.encryptChunkWith(off.offload, c.plaintext, c.final));
+          if (inFlight.length >= off.window) yield* await inFlight.next();
         }
-        while (inFlight.length > 0) yield await next();
+        while (inFlight.length > 0) yield* await inFlight.next();
       }
       resolve(enc.finish());
     } catch (e) {
@@ -574,22 +608,17 @@ export async function* decryptAttachment(
     yield* dec.finish();
     return;
   }
-  // Jobs settle in any order; their results are checked and yielded in chunk order.
-  const inFlight: ChunkJob[] = [];
-  const next = async (): Promise<Uint8Array> => {
-    const job = inFlight.shift();
-    if (job === undefined) throw new TypeError('no chunk in flight');
-    return (await job)();
-  };
+  // Results are checked and yielded in chunk order.
+  const inFlight = new InOrder<Uint8Array>(off.offload);
   for await (const piece of iterate(source)) {
     for (const sealed of dec.takeChunks(piece)) {
-      inFlight.push(quiet(dec.openChunkWith(off.offload, sealed, false)));
-      if (inFlight.length >= off.window) yield await next();
+      inFlight.push(dec.openChunkWith(off.offload, sealed, false));
+      if (inFlight.length >= off.window) yield await inFlight.next();
     }
   }
-  inFlight.push(quiet(dec.openChunkWith(off.offload, dec.takeLastChunk(), true)));
-  while (inFlight.length > 1) yield await next();
-  const last = await next();
+  inFlight.push(dec.openChunkWith(off.offload, dec.takeLastChunk(), true));
+  while (inFlight.length > 1) yield await inFlight.next();
+  const last = await inFlight.next();
   dec.verifyEnd();
   yield last;
 }

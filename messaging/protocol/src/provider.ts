@@ -77,9 +77,14 @@ export interface CryptoProvider {
 
 /** A sealed attachment chunk with the SHA-256 of its bytes. */
 export interface SealedChunk {
-  /** Ciphertext ‖ 16-byte tag, as {@link CryptoProvider.xchacha20poly1305Seal} returns it. */
+  /**
+   * Ciphertext ‖ 16-byte tag, as {@link CryptoProvider.xchacha20poly1305Seal} returns it; or,
+   * when {@link tag} is given, the ciphertext alone (which saves a provider a copy).
+   */
   readonly sealed: Uint8Array;
-  /** SHA-256 of `sealed`. */
+  /** The 16-byte tag, when it is not at the end of `sealed`. */
+  readonly tag?: Uint8Array;
+  /** SHA-256 of the sealed chunk (ciphertext ‖ tag). */
   readonly sha256: Uint8Array;
 }
 
@@ -116,6 +121,12 @@ export interface ChunkOffload {
     sealed: Uint8Array,
     associatedData: Uint8Array,
   ): Promise<OpenedChunk>;
+  /**
+   * Optional: runs one job that is still waiting for another thread on the calling thread, and
+   * returns whether there was one. A stream calls it when the result it needs next has not
+   * arrived, instead of waiting idle.
+   */
+  readonly help?: () => boolean;
 }
 
 function webRandomBytes(length: number): Uint8Array {
