@@ -80,7 +80,7 @@ const targets = [
     source: 'messaging/protocol/native/attachment_chunks.c',
     output: 'messaging/protocol/native/build/keytrail_attachments.node',
     // OpenSSL's headers come with Node's (openssl/ under the same include directory).
-    deps: () => ({ flags: [], inputs: [] }),
+    deps: () => ({ flags: ['-pthread'], inputs: [] }),
     hint: 'install a C compiler (Debian: apt-get install gcc)',
     fallback: 'attachments will run on JavaScript worker threads',
   },

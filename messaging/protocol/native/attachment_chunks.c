@@ -1,6 +1,13 @@
 // Attachment chunks off the JavaScript thread (messaging/PROTOCOL.md §9): one Node-API function
-// that runs one chunk's ChaCha20-Poly1305 (RFC 8439) and the SHA-256 of its sealed bytes on the
-// libuv thread pool, reading the caller's input and writing the caller's output in place.
+// that runs one chunk's ChaCha20-Poly1305 (RFC 8439) and the SHA-256 of its sealed bytes on a
+// pool of threads of its own, reading the caller's input and writing the caller's output in place.
+//
+// The pool is not libuv's: a stream keeps more chunks queued than there are threads, so that a
+// thread that finishes one starts the next at once, and libuv's four threads on a two-core machine
+// then preempted each other while holding its queue lock (the JavaScript thread stalled on it for
+// up to 8 ms per chunk handed over). Here exactly `threads` threads take jobs from one queue and
+// hand results back through a thread-safe function; the queue is per Node environment (main
+// thread or worker), its threads start with its first job and stop when the environment does.
 //
 // Both primitives are OpenSSL's, the very library node:crypto runs: the addon is built against
 // Node's own OpenSSL headers and resolves the symbols from the node binary that loads it, so it
@@ -8,6 +15,7 @@
 // the same code, without the copies and the thread hand-over a worker thread costs in JavaScript.
 // No primitive is written here; HChaCha20 (XChaCha20's subkey) stays in JavaScript.
 //
+//   threads(n) -> number  (at least n pool threads from now on, at most 16; returns the count)
 //   chunk(kind, subkey, iv, ad, input, output, hash) -> Promise<boolean>
 //   chunkSync(kind, subkey, iv, ad, input, output, hash) -> boolean  (the same on the calling
 //     thread, for the self-check when the addon loads)
@@ -22,6 +30,7 @@
 // the job and wiped when the job ends.
 #include <node_api.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,9 +40,10 @@
 #define TAG_LEN 16
 #define MAX_CHUNK (256 * 1024 + TAG_LEN)
 #define MAX_AD 1024
+#define MAX_THREADS 16
 
-typedef struct {
-  napi_async_work work;
+typedef struct job_s {
+  struct job_s *next;  // in the pool's queue
   napi_deferred deferred;
   napi_ref refs[3];  // input, output, hash
   int kind;
@@ -97,21 +107,103 @@ static void execute(napi_env env, void *data) {
   OPENSSL_cleanse(job->key, sizeof job->key);
 }
 
-static void complete(napi_env env, napi_status status, void *data) {
+// One per Node environment (napi instance data).
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  job_t *head, *tail;  // jobs not yet taken by a thread
+  bool stop;
+  int nthreads;
+  pthread_t threads[MAX_THREADS];
+  int wanted;  // threads to run (set by threads())
+  napi_threadsafe_function tsfn;
+  size_t pending;  // submitted and not yet settled (JavaScript thread only)
+} pool_t;
+
+// Settles a finished job on the JavaScript thread. `env` is NULL when the environment is going
+// away: then only the memory is freed.
+static void settle(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  pool_t *pool = context;
   job_t *job = data;
-  napi_value result;
-  if (status != napi_ok || job->failed) {
-    napi_value msg;
-    napi_create_string_utf8(env, "attachment chunk: OpenSSL failed", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &result);
-    napi_reject_deferred(env, job->deferred, result);
-  } else {
-    napi_get_boolean(env, job->ok, &result);
-    napi_resolve_deferred(env, job->deferred, result);
+  if (env != NULL) {
+    napi_value result;
+    if (job->failed) {
+      napi_value msg;
+      napi_create_string_utf8(env, "attachment chunk: OpenSSL failed", NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, NULL, msg, &result);
+      napi_reject_deferred(env, job->deferred, result);
+    } else {
+      napi_get_boolean(env, job->ok, &result);
+      napi_resolve_deferred(env, job->deferred, result);
+    }
+    for (int i = 0; i < 3; i++) napi_delete_reference(env, job->refs[i]);
+    // An idle pool does not keep the process alive.
+    if (--pool->pending == 0) napi_unref_threadsafe_function(env, pool->tsfn);
   }
-  for (int i = 0; i < 3; i++) napi_delete_reference(env, job->refs[i]);
-  napi_delete_async_work(env, job->work);
   free_job(job);
+}
+
+static void *worker(void *arg) {
+  pool_t *pool = arg;
+  for (;;) {
+    pthread_mutex_lock(&pool->mu);
+    while (!pool->stop && pool->head == NULL) pthread_cond_wait(&pool->cv, &pool->mu);
+    if (pool->stop) {
+      pthread_mutex_unlock(&pool->mu);
+      return NULL;
+    }
+    job_t *job = pool->head;
+    pool->head = job->next;
+    if (pool->head == NULL) pool->tail = NULL;
+    pthread_mutex_unlock(&pool->mu);
+    execute(NULL, job);
+    if (napi_call_threadsafe_function(pool->tsfn, job, napi_tsfn_blocking) != napi_ok) {
+      free_job(job);  // the environment is closing: nobody waits for the result
+    }
+  }
+}
+
+// Starts threads up to `wanted` (JavaScript thread); false when none could be started.
+static bool start_threads(pool_t *pool) {
+  while (pool->nthreads < pool->wanted) {
+    if (pthread_create(&pool->threads[pool->nthreads], NULL, worker, pool) != 0) break;
+    pool->nthreads++;
+  }
+  return pool->nthreads > 0;
+}
+
+// At environment teardown: stop the threads (each finishes the job it runs), free the jobs left
+// in the queue, and release the thread-safe function, whose finaliser then frees the pool.
+static void teardown(void *arg) {
+  pool_t *pool = arg;
+  pthread_mutex_lock(&pool->mu);
+  pool->stop = true;
+  pthread_cond_broadcast(&pool->cv);
+  pthread_mutex_unlock(&pool->mu);
+  for (int i = 0; i < pool->nthreads; i++) pthread_join(pool->threads[i], NULL);
+  for (job_t *job = pool->head, *next; job != NULL; job = next) {
+    next = job->next;
+    free_job(job);
+  }
+  pool->head = pool->tail = NULL;
+  napi_release_threadsafe_function(pool->tsfn, napi_tsfn_abort);
+}
+
+// The thread-safe function's finaliser: every call it queued has been settled or dropped.
+static void finalize_pool(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  pool_t *pool = data;
+  pthread_mutex_destroy(&pool->mu);
+  pthread_cond_destroy(&pool->cv);
+  free(pool);
+}
+
+static pool_t *pool_of(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
 }
 
 // A Uint8Array argument's bytes; false (with a pending TypeError) for anything else.
@@ -179,31 +271,55 @@ static job_t *job_from_args(napi_env env, napi_callback_info info, napi_value ar
 
 static napi_value chunk(napi_env env, napi_callback_info info) {
   napi_value argv[7];
+  pool_t *pool = pool_of(env);
   job_t *job = job_from_args(env, info, argv);
   if (job == NULL) return NULL;
-  napi_value promise, name;
+  napi_value promise;
   int refs = 0;
-  bool ok = napi_create_promise(env, &job->deferred, &promise) == napi_ok;
+  bool ok = pool != NULL && napi_create_promise(env, &job->deferred, &promise) == napi_ok;
   for (; ok && refs < 3; refs++) {
     ok = napi_create_reference(env, argv[4 + refs], 1, &job->refs[refs]) == napi_ok;
     if (!ok) break;
   }
-  ok = ok &&
-       napi_create_string_utf8(env, "keytrail:attachment-chunk", NAPI_AUTO_LENGTH, &name) ==
-           napi_ok &&
-       napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) == napi_ok;
-  if (ok && napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_delete_async_work(env, job->work);
-    ok = false;
-  }
+  ok = ok && start_threads(pool);
   if (!ok) {
-    // Only when Node-API itself fails (out of memory); the promise is abandoned unsettled.
+    // Only when Node-API or the system fails (out of memory, no threads); the promise is
+    // abandoned unsettled and the exception says why.
     for (int i = 0; i < refs; i++) napi_delete_reference(env, job->refs[i]);
     free_job(job);
     napi_throw_error(env, NULL, "attachment chunk: could not queue the job");
     return NULL;
   }
+  if (pool->pending++ == 0) napi_ref_threadsafe_function(env, pool->tsfn);
+  pthread_mutex_lock(&pool->mu);
+  if (pool->tail == NULL) {
+    pool->head = job;
+  } else {
+    pool->tail->next = job;
+  }
+  pool->tail = job;
+  pthread_cond_signal(&pool->cv);
+  pthread_mutex_unlock(&pool->mu);
   return promise;
+}
+
+static napi_value threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, result;
+  int32_t n = 0;
+  pool_t *pool = pool_of(env);
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok) return NULL;
+  if (argc != 1 || napi_get_value_int32(env, arg, &n) != napi_ok || n < 1 || n > MAX_THREADS) {
+    napi_throw_range_error(env, NULL, "threads must be a whole number from 1 to 16");
+    return NULL;
+  }
+  if (pool == NULL) {
+    napi_throw_error(env, NULL, "attachment chunk: no pool");
+    return NULL;
+  }
+  if (n > pool->wanted) pool->wanted = n;
+  napi_create_int32(env, pool->wanted, &result);
+  return result;
 }
 
 static napi_value chunk_sync(napi_env env, napi_callback_info info) {
@@ -229,8 +345,29 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_throw_error(env, NULL, "attachment chunk: OpenSSL lacks ChaCha20-Poly1305 or SHA-256");
     return NULL;
   }
-  napi_value fn, fn_sync;
-  if (napi_create_function(env, "chunk", NAPI_AUTO_LENGTH, chunk, NULL, &fn) != napi_ok ||
+  pool_t *pool = calloc(1, sizeof *pool);
+  napi_value name;
+  if (pool == NULL) {
+    napi_throw_error(env, NULL, "attachment chunk: out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->cv, NULL);
+  pool->wanted = 1;
+  if (napi_create_string_utf8(env, "keytrail:attachment-chunk", NAPI_AUTO_LENGTH, &name) !=
+          napi_ok ||
+      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, pool, finalize_pool, pool,
+                                      settle, &pool->tsfn) != napi_ok ||
+      napi_unref_threadsafe_function(env, pool->tsfn) != napi_ok ||
+      napi_set_instance_data(env, pool, NULL, NULL) != napi_ok ||
+      napi_add_env_cleanup_hook(env, teardown, pool) != napi_ok) {
+    return NULL;
+  }
+  napi_value fn, fn_sync, fn_threads;
+  if (napi_create_function(env, "threads", NAPI_AUTO_LENGTH, threads, NULL, &fn_threads) !=
+          napi_ok ||
+      napi_set_named_property(env, exports, "threads", fn_threads) != napi_ok ||
+      napi_create_function(env, "chunk", NAPI_AUTO_LENGTH, chunk, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "chunk", fn) != napi_ok ||
       napi_create_function(env, "chunkSync", NAPI_AUTO_LENGTH, chunk_sync, NULL, &fn_sync) !=
           napi_ok ||

@@ -1,10 +1,11 @@
 /**
- * Attachment chunks on the libuv thread pool through the Node-API addon built from
- * `native/attachment_chunks.c` (`npm run build:native`): each chunk's ChaCha20-Poly1305 and the
- * SHA-256 of its sealed bytes run in OpenSSL — Node's own, the library `node:crypto` runs — on a
- * pool thread, reading the caller's input and writing a fresh output in place. Nothing is copied
- * between threads and the calling thread only hands jobs over, so a stream keeps as many cores
- * busy as it is allowed jobs at once.
+ * Attachment chunks on the threads of the Node-API addon built from `native/attachment_chunks.c`
+ * (`npm run build:native`): each chunk's ChaCha20-Poly1305 and the SHA-256 of its sealed bytes
+ * run in OpenSSL — Node's own, the library `node:crypto` runs — on one of the addon's threads,
+ * reading the caller's input and writing a fresh output in place. Nothing is copied between
+ * threads and the calling thread only hands jobs over, so a stream keeps the addon's threads
+ * busy. The addon has a pool of its own rather than libuv's (whose four threads on two cores
+ * preempted each other holding its queue lock, and which file and DNS requests share).
  *
  * The addon is optional: without a C compiler it is not built, and the provider falls back to
  * JavaScript worker threads (`chunk-workers.ts`). When it loads it must reproduce `node:crypto`
@@ -19,6 +20,8 @@ import { type ChunkResult, OPEN, SEAL } from './chunk-workers.ts';
 
 /** The addon's functions (argument checks and their errors are the addon's own). */
 interface ChunkAddon {
+  /** Asks for at least `n` pool threads (1–16); returns how many the pool will run. */
+  threads(n: number): number;
   chunk(
     kind: number,
     subkey: Uint8Array,
@@ -106,8 +109,8 @@ export function loadChunkAddon(): { addon: ChunkAddon | undefined; status: Chunk
 }
 
 /**
- * Chunk jobs on the addon with at most `concurrency` running at once (the rest wait here, so a
- * stream never fills the libuv pool that file and DNS requests share).
+ * Chunk jobs on the addon's `threads` threads, with at most two jobs a thread handed over at once
+ * (one running, one queued, so that a thread never waits for this one); the rest wait here.
  */
 export class NativeChunks {
   private readonly addon: ChunkAddon;
@@ -115,12 +118,13 @@ export class NativeChunks {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(addon: ChunkAddon, concurrency: number) {
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new RangeError('concurrency must be ≥ 1');
+  /** @throws RangeError unless 1 ≤ `threads` ≤ 16 */
+  constructor(addon: ChunkAddon, threads: number) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 16) {
+      throw new RangeError('threads must be a whole number from 1 to 16');
     }
     this.addon = addon;
-    this.concurrency = concurrency;
+    this.concurrency = 2 * addon.threads(threads);
   }
 
   /** Jobs running on the pool and waiting for it. */

@@ -8,7 +8,7 @@
  * an AEAD plus the SHA-256 of the sealed bytes) run on more than one core:
  *
  * - with the native addon (`native-chunks.ts`, built by `npm run build:native` against Node's own
- *   OpenSSL), on the libuv pool, reading and writing the caller's buffers in place;
+ *   OpenSSL), on the addon's own threads, reading and writing the caller's buffers in place;
  * - without it, on JavaScript worker threads that share the chunks with the calling thread
  *   through shared memory (`chunk-workers.ts`).
  *
@@ -131,11 +131,11 @@ export interface NodeCryptoProviderOptions {
   readonly skipSelfTest?: boolean;
   /**
    * Threads besides the calling one that seal, open and hash attachment chunks (default 1; 0
-   * keeps everything on the calling thread). With the native addon, chunks run on the libuv
-   * pool, at most `2 × (attachmentWorkers + 1)` at once, and the calling thread only hands them
-   * over; without it, that many JavaScript worker threads share the chunks with the calling
-   * thread. Worker threads start on the first attachment stream and never keep an idle process
-   * alive.
+   * keeps everything on the calling thread). With the native addon, chunks run on
+   * `attachmentWorkers + 1` threads of the addon's own (at most 16) and the calling thread only
+   * hands them over; without it, `attachmentWorkers` JavaScript worker threads share the chunks
+   * with the calling thread. Threads start on the first attachment stream and never keep an idle
+   * process alive.
    */
   readonly attachmentWorkers?: number;
   /**
@@ -149,7 +149,7 @@ export interface NodeCryptoProviderOptions {
 
 /** Where a Node provider runs attachment chunks. */
 export interface AttachmentThreads {
-  /** `native`: the addon on the libuv pool; `workers`: JavaScript worker threads; `none`: here. */
+  /** `native`: the addon's threads; `workers`: JavaScript worker threads; `none`: here. */
   readonly mode: 'native' | 'workers' | 'none';
   /** For logs: what runs the chunks, and why the addon is not used when it is not. */
   readonly detail: string;
@@ -241,10 +241,10 @@ export function createNodeCryptoProvider(
     throw new RangeError('attachmentWorkers must be a whole number ≥ 0, attachmentWindow ≥ 1');
   }
   const addon = workers > 0 && options.attachmentNative !== false ? loadChunkAddon() : undefined;
-  // Two jobs a thread on the pool: a thread that finishes one starts the next at once, without
-  // waiting for this thread to take the result and hand over another (which halved the rate).
   const native =
-    addon?.addon === undefined ? undefined : new NativeChunks(addon.addon, 2 * (workers + 1));
+    addon?.addon === undefined
+      ? undefined
+      : new NativeChunks(addon.addon, Math.min(16, workers + 1));
   // Each worker has one job running and one waiting; results are collected as they finish, so
   // four slots a worker leave room for results not yet read.
   const pool =
@@ -255,9 +255,7 @@ export function createNodeCryptoProvider(
     native !== undefined
       ? {
           mode: 'native',
-          detail:
-            `${addon?.status.reason ?? 'native addon'} on the libuv pool, ` +
-            `${2 * (workers + 1)} chunks at once`,
+          detail: `${addon?.status.reason ?? 'native addon'} on ${Math.min(16, workers + 1)} threads of its own`,
         }
       : pool !== undefined
         ? {

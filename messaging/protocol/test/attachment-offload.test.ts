@@ -13,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
@@ -32,7 +33,11 @@ import {
   createNodeCryptoProvider,
 } from '../node-provider/node-crypto-provider.ts';
 import { ChunkWorkers, MAX_AD, OPEN, SEAL, SLOT_SIZE } from '../node-provider/chunk-workers.ts';
-import { NativeChunks, loadChunkAddon } from '../node-provider/native-chunks.ts';
+import {
+  ATTACHMENT_ADDON_PATH,
+  NativeChunks,
+  loadChunkAddon,
+} from '../node-provider/native-chunks.ts';
 import { seeded, withProvider } from './support/helpers.ts';
 
 import { SEALED, collect, data, encrypt, pieces, split } from './support/attachment-data.ts';
@@ -113,7 +118,7 @@ describe('the offload in use', () => {
       reason: "native addon (Node's OpenSSL)",
     });
     expect(NATIVE.attachments.mode).toBe('native');
-    expect(NATIVE.attachments.detail).toContain('4 chunks at once');
+    expect(NATIVE.attachments.detail).toContain('on 2 threads of its own');
     expect(WORKERS.attachments.mode).toBe('workers');
     expect(ONE_THREAD.attachments).toEqual({ mode: 'none', detail: 'the calling thread' });
     expect(NATIVE.chunkOffload?.window).toBe(8);
@@ -540,6 +545,35 @@ describe('the native addon', () => {
     expect(Buffer.from(h).toString('hex')).toBe(createHash('sha256').update(sealed).digest('hex'));
   });
 
+  it('environments that end with chunks queued (worker threads terminated or done) leave the process sound', async () => {
+    // Each worker thread loads the addon (a pool of its own), queues 40 chunks and ends at once.
+    const source = `const a = require(${JSON.stringify(ATTACHMENT_ADDON_PATH)});
+      const { parentPort } = require('node:worker_threads');
+      a.threads(2);
+      const n = 256 * 1024;
+      for (let i = 0; i < 40; i++) {
+        a.chunk(0, new Uint8Array(32), new Uint8Array(12), new Uint8Array(19), new Uint8Array(n),
+          new Uint8Array(n + 16), new Uint8Array(32));
+      }
+      parentPort.postMessage('queued');`;
+    const codes: number[] = [];
+    for (let round = 0; round < 8; round++) {
+      const w = new Worker(source, { eval: true });
+      await new Promise((resolve) => w.once('message', resolve));
+      const exited = new Promise<number>((resolve) => w.once('exit', resolve));
+      if (round % 2 === 1) void w.terminate();
+      codes.push(await exited);
+    }
+    // Terminated workers exit with 1, the others once their chunks are done with 0.
+    expect(codes).toEqual([0, 1, 0, 1, 0, 1, 0, 1]);
+    // This thread's pool is unaffected.
+    const out = new Uint8Array(116);
+    const h = new Uint8Array(32);
+    expect(await addon.chunk(SEAL, key, iv, ad, data(100), out, h)).toBe(true);
+    const want = reference(SEAL, key, iv, data(100), ad);
+    expect(Buffer.from(out).equals(want.output ?? Buffer.alloc(0))).toBe(true);
+  });
+
   it('never runs more jobs at once than its bound; the rest wait their turn, in any mix', async () => {
     const pool = new NativeChunks(addon, 2);
     const inputs = Array.from({ length: 12 }, (_, i) => data(1 + 20_000 * i, 30 + i));
@@ -563,6 +597,11 @@ describe('the native addon', () => {
     await expect(pool.run(SEAL, data(31), iv, data(10), ad)).rejects.toThrow(RangeError);
     expect(pool.pending).toBe(0);
     expect(() => new NativeChunks(addon, 0)).toThrow(RangeError);
+    expect(() => new NativeChunks(addon, 17)).toThrow(RangeError);
+    // The addon's own check, too: the pool never grows past 16 threads.
+    expect(() => addon.threads(17)).toThrow(RangeError);
+    expect(() => addon.threads(0)).toThrow(RangeError);
+    expect(addon.threads(1)).toBeGreaterThanOrEqual(2); // never shrinks below what was asked
   });
 });
 
