@@ -18,28 +18,17 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { type ChunkResult, OPEN, SEAL } from './chunk-workers.ts';
 
+/** One chunk's arguments: kind, subkey, iv, ad, input, output, hash. */
+type ChunkArgs = [number, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+
 /** The addon's functions (argument checks and their errors are the addon's own). */
 interface ChunkAddon {
   /** Asks for at least `n` pool threads (1–16); returns how many the pool will run. */
   threads(n: number): number;
-  chunk(
-    kind: number,
-    subkey: Uint8Array,
-    iv: Uint8Array,
-    ad: Uint8Array,
-    input: Uint8Array,
-    output: Uint8Array,
-    hash: Uint8Array,
-  ): Promise<boolean>;
-  chunkSync(
-    kind: number,
-    subkey: Uint8Array,
-    iv: Uint8Array,
-    ad: Uint8Array,
-    input: Uint8Array,
-    output: Uint8Array,
-    hash: Uint8Array,
-  ): boolean;
+  /** Runs the chunk on a pool thread; resolves whether the tag verified (always for a seal). */
+  chunk(...args: ChunkArgs): Promise<boolean>;
+  /** The same on the calling thread (the self-check). */
+  chunkSync(...args: ChunkArgs): boolean;
 }
 
 /** Where `npm run build:native` puts the addon. */
