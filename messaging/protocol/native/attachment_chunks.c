@@ -22,7 +22,8 @@
 //     kind 0, seal: output = ChaCha20-Poly1305(subkey, iv, input, ad) ‖ tag (input + 16 bytes),
 //                   hash = SHA-256(output); resolves true.
 //     kind 1, open: hash = SHA-256(input); output = the plaintext (input − 16 bytes); resolves
-//                   true, or false (output wiped) when the tag does not verify.
+//                   true, or false (output wiped) when the tag does not verify. The input is read
+//                   once, in blocks that are hashed and decrypted from the same copy.
 //
 // The caller must neither modify nor detach the buffers until the promise settles; the addon
 // holds references so that they are not collected meanwhile. Argument errors throw TypeError or
@@ -73,6 +74,32 @@ static bool digest(const uint8_t *data, size_t len, uint8_t *out) {
   return EVP_Digest(data, len, out, &n, sha256, NULL) == 1 && n == 32;
 }
 
+#define BLOCK 16384
+
+// Opens: each block of the sealed input is copied once and both hashed and decrypted from that
+// copy, so the bytes hashed are the bytes authenticated even if the caller's buffer were changed
+// meanwhile (which the caller must not do, but a mistake there must not split the two).
+static bool open_blocks(EVP_CIPHER_CTX *ctx, job_t *job, size_t n) {
+  uint8_t buf[BLOCK];
+  uint8_t tag[TAG_LEN];
+  unsigned int hash_len = 0;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  bool ok = md != NULL && EVP_DigestInit_ex2(md, sha256, NULL) == 1;
+  for (size_t off = 0; ok && off < n; off += BLOCK) {
+    size_t k = n - off < BLOCK ? n - off : BLOCK;
+    int len = 0;
+    memcpy(buf, job->in + off, k);
+    ok = EVP_DigestUpdate(md, buf, k) == 1 &&
+         EVP_CipherUpdate(ctx, job->out + off, &len, buf, (int)k) == 1 && (size_t)len == k;
+  }
+  memcpy(tag, job->in + n, TAG_LEN);
+  ok = ok && EVP_DigestUpdate(md, tag, TAG_LEN) == 1 &&
+       EVP_DigestFinal_ex(md, job->hash, &hash_len) == 1 && hash_len == 32 &&
+       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) == 1;
+  EVP_MD_CTX_free(md);
+  return ok;
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   job_t *job = data;
@@ -83,16 +110,16 @@ static void execute(napi_env env, void *data) {
   bool ok = ctx != NULL &&
             EVP_CipherInit_ex2(ctx, chacha, job->key, job->iv, seal ? 1 : 0, NULL) == 1 &&
             EVP_CipherUpdate(ctx, NULL, &len, job->ad, (int)job->ad_len) == 1;
-  if (ok && !seal) {
-    // Hash first: the bytes hashed are the bytes authenticated, read once each from the input.
-    ok = digest(job->in, job->in_len, job->hash) &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(job->in + n)) == 1;
+  if (seal) {
+    ok = ok && EVP_CipherUpdate(ctx, job->out, &len, job->in, (int)n) == 1 && (size_t)len == n;
+  } else {
+    ok = ok && open_blocks(ctx, job, n);
   }
-  ok = ok && EVP_CipherUpdate(ctx, job->out, &len, job->in, (int)n) == 1 && (size_t)len == n;
   if (ok) {
     int tail = 0;
     bool verified = EVP_CipherFinal_ex(ctx, job->out + n, &tail) == 1 && tail == 0;
     if (seal) {
+      // The hash is of the output, which only this job has written.
       ok = verified &&
            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, job->out + n) == 1 &&
            digest(job->out, n + TAG_LEN, job->hash);
