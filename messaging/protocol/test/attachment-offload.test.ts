@@ -564,8 +564,11 @@ describe('the native addon', () => {
       if (round % 2 === 1) void w.terminate();
       codes.push(await exited);
     }
-    // Terminated workers exit with 1, the others once their chunks are done with 0.
-    expect(codes).toEqual([0, 1, 0, 1, 0, 1, 0, 1]);
+    // Workers left alone exit with 0 once their chunks are done; a terminated one with 1, or
+    // with 0 when it had already finished by the time it was told to stop.
+    codes.forEach((code, round) => {
+      expect(round % 2 === 1 ? [0, 1] : [0]).toContain(code);
+    });
     // This thread's pool is unaffected.
     const out = new Uint8Array(116);
     const h = new Uint8Array(32);
