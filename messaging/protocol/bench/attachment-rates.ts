@@ -1,13 +1,13 @@
 /**
  * Attachment throughput (issue 7), run by `messaging.bench.ts` in a child process of its own:
  * streaming encryption and decryption of 8 MiB (SHA-256 digest included, wall clock, the source
- * handing over 1 MiB pieces) against the raw XChaCha20-Poly1305 rate of the same provider on one
- * 256 KiB chunk on one thread, measured interleaved in this process; target ≥ 80 %.
+ * handing over 1 MiB pieces) against the raw XChaCha20-Poly1305 rate on one 256 KiB chunk on one
+ * thread ({@link rawAead}), measured interleaved in this process; target ≥ 80 %.
  *
  * The digest hashes every ciphertext byte, so the SHA-256 rate is printed too, with the best
  * ratio one thread could reach (AEAD and hash in turn) and twice that, the best for whole chunks
- * on two threads. The Node provider's default runs whole chunks on the libuv
- * pool through the native addon; the same streams are measured on its fallback (JavaScript
+ * on two threads. The Node provider's default runs whole chunks on the native addon's own
+ * threads; the same streams are measured on its fallback (JavaScript
  * worker threads sharing the chunks with the calling thread), on one thread, and on the noble
  * provider (browsers). Each measurement starts on a collected heap (the child runs with
  * `--expose-gc`), so none pays for the garbage of the one before.

@@ -241,10 +241,9 @@ export function createNodeCryptoProvider(
     throw new RangeError('attachmentWorkers must be a whole number ≥ 0, attachmentWindow ≥ 1');
   }
   const addon = workers > 0 && options.attachmentNative !== false ? loadChunkAddon() : undefined;
+  const nativeThreads = Math.min(16, workers + 1);
   const native =
-    addon?.addon === undefined
-      ? undefined
-      : new NativeChunks(addon.addon, Math.min(16, workers + 1));
+    addon?.addon === undefined ? undefined : new NativeChunks(addon.addon, nativeThreads);
   // Each worker has one job running and one waiting; results are collected as they finish, so
   // four slots a worker leave room for results not yet read.
   const pool =
@@ -255,7 +254,7 @@ export function createNodeCryptoProvider(
     native !== undefined
       ? {
           mode: 'native',
-          detail: `${addon?.status.reason ?? 'native addon'} on ${Math.min(16, workers + 1)} threads of its own`,
+          detail: `${addon?.status.reason ?? 'native addon'} on ${nativeThreads} threads of its own`,
         }
       : pool !== undefined
         ? {
@@ -319,14 +318,10 @@ export function createNodeCryptoProvider(
       plaintext: Uint8Array,
       associatedData: Uint8Array,
     ): Uint8Array {
-      const { subkey, iv } = xchachaParts(key, nonce);
-      const c = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 });
-      c.setAAD(associatedData, { plaintextLength: plaintext.length });
-      const ct = c.update(plaintext);
-      c.final();
+      const { ct, tag } = sealParts(key, nonce, plaintext, associatedData);
       const out = new Uint8Array(ct.length + 16);
       out.set(ct, 0);
-      out.set(c.getAuthTag(), ct.length);
+      out.set(tag, ct.length);
       return out;
     },
     xchacha20poly1305Open(

@@ -1,6 +1,6 @@
 /**
  * Attachment streams off the calling thread, on both of the Node provider's offloads: the native
- * addon on the libuv pool (`node-provider/native-chunks.ts`) and JavaScript worker threads
+ * addon's own threads (`node-provider/native-chunks.ts`) and JavaScript worker threads
  * (`node-provider/chunk-workers.ts`). On each, the bytes and pointers equal the one-thread path's
  * for the same randomness; truncation, reordering, splicing, extension and tampering give the
  * same typed errors as on one thread; chunks in flight stay within the window. For the workers: a
